@@ -1,0 +1,1 @@
+"""Exit-gate receipts and exactly-once, crash-safe charging on a durable ledger."""

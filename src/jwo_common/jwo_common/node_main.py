@@ -1,0 +1,47 @@
+"""The one way every jwo node process starts and stops."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+
+from jwo_common.store_config import StoreConfigError
+
+
+def run_nodes(factories: list[Callable[[], Node]], args: list[str] | None = None) -> int:
+    """Creates the nodes in one process (one executor) and spins until Ctrl-C or shutdown.
+
+    Returns the process exit code: 0 on a clean stop, 1 when a node could not start
+    (its reason is printed on one line, e.g. a broken store config).
+    """
+    with rclpy.init(args=args):
+        nodes: list[Node] = []
+        try:
+            for factory in factories:
+                nodes.append(factory())
+        except (StoreConfigError, ValueError) as error:
+            print(f'error: {error}', file=sys.stderr)
+            for node in nodes:
+                node.destroy_node()
+            return 1
+        executor = SingleThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        try:
+            executor.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            for node in nodes:
+                executor.remove_node(node)
+                node.destroy_node()
+    return 0
+
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> None:
+    """`main()` of a single-node process."""
+    sys.exit(run_nodes([factory], args))

@@ -1,0 +1,28 @@
+"""QoS profiles used across jwo, chosen by name from a node parameter."""
+
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_sensor_data)
+
+SENSOR_QOS_CHOICES = ('reliable', 'sensor_data')
+
+# Static and latched data (static TF, store layout markers, calibration): a subscriber that
+# joins late still gets the last message.
+LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                     reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+# Events that must not be dropped (shelf events, gate events, carts, receipts).
+EVENTS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
+                    reliability=ReliabilityPolicy.RELIABLE,
+                    durability=DurabilityPolicy.VOLATILE)
+
+
+def sensor_qos(name: str, depth: int = 10) -> QoSProfile:
+    """'reliable' (a viewer such as RViz shows every frame) or 'sensor_data' (best effort)."""
+    if name == 'sensor_data':
+        return qos_profile_sensor_data
+    if name == 'reliable':
+        return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE)
+    raise ValueError(f'qos must be one of {SENSOR_QOS_CHOICES}, got {name!r}')

@@ -11,7 +11,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=$ROOT/.venv
 BUILD=$ROOT/build
 STAMPS=$VENV/.jwo-stamps
-PY_PACKAGES=(jwo_common jwo_cameras jwo_shelves jwo_fusion jwo_billing)
+PY_PACKAGES=(jwo_common jwo_sim jwo_cameras jwo_shelves jwo_fusion jwo_billing)
 # A bootstrapped parent python would make the venv's python skip its library-path re-exec.
 unset _ROS_WHEELS_BOOTSTRAP_COMPLETE
 

@@ -1,0 +1,80 @@
+"""Helpers for tests that run real rclpy over loopback DDS.
+
+Waiting is always on a condition with a deadline, never a bare sleep.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+_held_domain_locks = []
+
+
+def claim_ros_domain(first: int = 1, last: int = 101) -> int:
+    """A ROS_DOMAIN_ID no other process on this machine holds, held until this one exits.
+
+    Concurrent test runs on one machine would otherwise see each other's topics.
+    """
+    for domain in range(first, last + 1):
+        lock = open(f'/tmp/jwo-ros-domain-{domain}.lock', 'w')
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        _held_domain_locks.append(lock)
+        return domain
+    raise RuntimeError(f'every ROS domain {first}..{last} is taken by another process')
+
+
+def spin_until(executor, condition: Callable[[], bool], timeout_s: float,
+               what: str = 'condition') -> None:
+    """Spins `executor` until `condition()` is true; AssertionError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f'timed out after {timeout_s} s waiting for {what}')
+        executor.spin_once(timeout_sec=0.05)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str = 'condition') -> None:
+    """Polls `condition()` (no executor involved); AssertionError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f'timed out after {timeout_s} s waiting for {what}')
+        time.sleep(0.02)
+
+
+def node_process(module: str, *args: str, ros_args: list[str] | None = None,
+                 env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
+    """Starts `python -m module args --ros-args ...` as a real process with this
+    process's DDS settings; stdout and stderr are captured as text."""
+    command = [sys.executable, '-m', module, *args]
+    if ros_args:
+        command += ['--ros-args', *ros_args]
+    child_env = {**os.environ, **(env or {})}
+    # The venv python re-executes itself once to set its library path; a guard inherited
+    # from this (already bootstrapped) process would skip that.
+    child_env.pop('_ROS_WHEELS_BOOTSTRAP_COMPLETE', None)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=child_env, cwd=cwd)
+
+
+def interrupt_and_wait(process: subprocess.Popen, timeout_s: float = 15.0) -> tuple[int, str, str]:
+    """Sends SIGINT (Ctrl-C) and returns (exit code, stdout, stderr)."""
+    process.send_signal(signal.SIGINT)
+    try:
+        out, err = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        raise AssertionError(f'process did not stop within {timeout_s} s of SIGINT:\n{err}')
+    return process.returncode, out, err

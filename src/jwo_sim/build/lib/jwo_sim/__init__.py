@@ -1,0 +1,1 @@
+"""Store simulator: seeded scenarios -> rosbag2 (MCAP) with ground truth; bag tools."""

@@ -99,8 +99,8 @@ build_interface_package jwo_interfaces src/jwo_interfaces
 pkgs_hash=$(inputs_hash $(for p in "${PY_PACKAGES[@]}"; do echo "src/$p/setup.py" "src/$p/package.xml"; done))
 if ! stamp_ok python-packages "$pkgs_hash"; then
   log "installing jwo packages (editable)"
-  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation \
-    $(for p in "${PY_PACKAGES[@]}"; do echo "-e" "$ROOT/src/$p"; done) 2> >(grep -v "is ignored" >&2)
+  PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation \
+    $(printf -- "-e $ROOT/src/%s " "${PY_PACKAGES[@]}") 2> >(grep -v "is ignored" >&2)
   stamp_set python-packages "$pkgs_hash"
 fi
 

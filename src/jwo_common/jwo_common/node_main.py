@@ -18,15 +18,14 @@ def run_nodes(factories: list[Callable[[], Node]], args: list[str] | None = None
     Returns the process exit code: 0 on a clean stop, 1 when a node could not start
     (its reason is printed on one line, e.g. a broken store config).
     """
-    with rclpy.init(args=args):
-        nodes: list[Node] = []
+    rclpy.init(args=args)
+    nodes: list[Node] = []
+    try:
         try:
             for factory in factories:
                 nodes.append(factory())
         except (StoreConfigError, ValueError) as error:
             print(f'error: {error}', file=sys.stderr)
-            for node in nodes:
-                node.destroy_node()
             return 1
         executor = SingleThreadedExecutor()
         for node in nodes:
@@ -35,10 +34,10 @@ def run_nodes(factories: list[Callable[[], Node]], args: list[str] | None = None
             executor.spin()
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
-        finally:
-            for node in nodes:
-                executor.remove_node(node)
-                node.destroy_node()
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown()
     return 0
 
 

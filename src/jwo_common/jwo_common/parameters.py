@@ -85,16 +85,16 @@ def declare_settings(node: Node, settings_type: type[Settings],
             else field.default_factory()
         descriptor = _descriptor(field, hints[name])
         if isinstance(default, list) and not default:
-            # rclpy cannot infer an array type from [], so declare by type.
+            # rclpy types [] as a byte array, so an empty array is declared by type alone.
             node.declare_parameter(name, Parameter.Type(descriptor.type), descriptor)
         else:
             node.declare_parameter(name, default, descriptor)
 
     def read() -> Settings:
-        values = {name: node.get_parameter(name).value for name in fields}
+        values = {name: node.get_parameter_or(name).value for name in fields}
         for name, value in values.items():
             if typing.get_origin(hints[name]) is list:
-                values[name] = list(value or [])    # unset arrays read back as None
+                values[name] = list(value or [])    # an array declared by type reads None
         return settings_type(**values)
 
     settings = read()

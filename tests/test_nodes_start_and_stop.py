@@ -1,0 +1,80 @@
+"""Each package's node starts as a real process from a demo store config, declares its
+parameters with descriptors, and stops cleanly on SIGINT."""
+
+from pathlib import Path
+
+import pytest
+import rclpy
+from rcl_interfaces.msg import ParameterType
+from rcl_interfaces.srv import DescribeParameters, ListParameters
+from rclpy.executors import SingleThreadedExecutor
+
+from jwo_common.testing import interrupt_and_wait, node_process, spin_until
+
+REPO = Path(__file__).resolve().parents[1]
+STORES = {'london': REPO / 'config' / 'london' / 'store.yaml',
+          'seattle': REPO / 'config' / 'seattle' / 'store.yaml'}
+
+# (package, module, node name)
+NODES = [
+    ('jwo_cameras', 'jwo_cameras.extrinsics_node', 'camera_extrinsics'),
+    ('jwo_shelves', 'jwo_shelves.shelf_frames_node', 'shelf_frames'),
+    ('jwo_fusion', 'jwo_fusion.store_markers_node', 'store_markers'),
+]
+
+
+@pytest.fixture
+def ros():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('node_prober', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    yield node, executor
+    executor.shutdown()
+    node.destroy_node()
+    context.try_shutdown()
+
+
+def call(node, executor, service_type, name, request, timeout_s=30.0):
+    client = node.create_client(service_type, name)
+    spin_until(executor, client.service_is_ready, timeout_s, f'service {name}')
+    future = client.call_async(request)
+    spin_until(executor, future.done, timeout_s, f'answer from {name}')
+    node.destroy_client(client)
+    return future.result()
+
+
+@pytest.mark.parametrize('store', STORES)
+@pytest.mark.parametrize('package, module, node_name', NODES, ids=[n[0] for n in NODES])
+def test_node_declares_parameters_and_stops_on_sigint(ros, package, module, node_name, store):
+    prober, executor = ros
+    process = node_process(module, ros_args=['-p', f'store_config:={STORES[store]}'])
+    try:
+        names = call(prober, executor, ListParameters, f'/{node_name}/list_parameters',
+                     ListParameters.Request()).result.names
+        own = [n for n in names if n != 'use_sim_time']
+        descriptors = call(prober, executor, DescribeParameters,
+                           f'/{node_name}/describe_parameters',
+                           DescribeParameters.Request(names=own)).descriptors
+    finally:
+        code, _, err = interrupt_and_wait(process)
+    assert code == 0, err
+    assert 'Traceback' not in err
+    assert 'store_config' in own
+    for descriptor in descriptors:
+        assert descriptor.description, f'{descriptor.name} has no description'
+        assert descriptor.type != ParameterType.PARAMETER_NOT_SET
+    store_config = next(d for d in descriptors if d.name == 'store_config')
+    assert store_config.read_only
+
+
+@pytest.mark.parametrize('package, module, node_name', NODES, ids=[n[0] for n in NODES])
+def test_node_refuses_a_broken_store_config(tmp_path, package, module, node_name):
+    broken = tmp_path / 'store.yaml'
+    broken.write_text(STORES['london'].read_text().replace('currency: GBP', 'currency: 12'))
+    process = node_process(module, ros_args=['-p', f'store_config:={broken}'])
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert err.strip() == (f'error: {broken}: store.currency: Input should be a valid string '
+                           f'(got 12)')

@@ -9,7 +9,7 @@ from tf2_msgs.msg import TFMessage
 
 from jwo_common.qos import LATCHED
 from jwo_common.testing import interrupt_and_wait, node_process, spin_until
-from jwo_common.tf import TF_STATIC_QOS
+from jwo_common.tf import TF_STATIC_LISTENER_QOS
 from jwo_interfaces.msg import ShelfEvent
 
 STANDARD_TF_MESSAGE_HASH = 'RIHS01_e369d0f05a23ae52508854b66f6aa0437f3449d652e8cbf22d5abe85d020f087'
@@ -32,7 +32,7 @@ def test_shelf_event_and_tf_cross_processes(ros):
     node, executor = ros
     events, transforms = [], []
     node.create_subscription(ShelfEvent, '/test/shelf_events', events.append, LATCHED)
-    node.create_subscription(TFMessage, '/tf_static', transforms.append, TF_STATIC_QOS)
+    node.create_subscription(TFMessage, '/tf_static', transforms.append, TF_STATIC_LISTENER_QOS)
     publisher = node_process('sample_publisher', env={'PYTHONPATH': str(Path(__file__).parent)})
     try:
         spin_until(executor, lambda: events and transforms, timeout_s=30,

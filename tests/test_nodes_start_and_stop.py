@@ -45,11 +45,16 @@ def call(node, executor, service_type, name, request, timeout_s=30.0):
     return future.result()
 
 
+# London by a single parameter, Seattle by the store's params file, as integrators do.
+ROS_ARGS = {'london': ['-p', f'store_config:={STORES["london"]}'],
+            'seattle': ['--params-file', str(REPO / 'config' / 'seattle' / 'params.yaml')]}
+
+
 @pytest.mark.parametrize('store', STORES)
 @pytest.mark.parametrize('package, module, node_name', NODES, ids=[n[0] for n in NODES])
 def test_node_declares_parameters_and_stops_on_sigint(ros, package, module, node_name, store):
     prober, executor = ros
-    process = node_process(module, ros_args=['-p', f'store_config:={STORES[store]}'])
+    process = node_process(module, ros_args=ROS_ARGS[store], cwd=REPO)
     try:
         names = call(prober, executor, ListParameters, f'/{node_name}/list_parameters',
                      ListParameters.Request()).result.names

@@ -5,11 +5,16 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 
 SENSOR_QOS_CHOICES = ('reliable', 'sensor_data')
 
-# Static and latched data (static TF, store layout markers, calibration): a subscriber that
-# joins late still gets the last message.
+# Static and latched data (store layout markers, calibration): a subscriber that joins late
+# still gets the last message of each publisher.
 LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                      reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Subscribing to latched data from several publishers: their messages arrive together on
+# joining, and a depth of 1 would keep only the last of them.
+LATCHED_LISTENER = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
+                              reliability=ReliabilityPolicy.RELIABLE,
+                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 # Events that must not be dropped (shelf events, gate events, carts, receipts).
 EVENTS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,

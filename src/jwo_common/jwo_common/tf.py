@@ -21,6 +21,10 @@ TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
                     durability=DurabilityPolicy.VOLATILE)
 TF_STATIC_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# A listener keeps many: every static publisher's latched message arrives at once on joining,
+# and a depth of 1 would keep only the last of them.
+TF_STATIC_LISTENER_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                                    durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def to_transform_msg(transform: StaticTransform, stamp: Time) -> TransformStamped:

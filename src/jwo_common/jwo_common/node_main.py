@@ -21,19 +21,18 @@ def run_nodes(factories: list[Callable[[], Node]], args: list[str] | None = None
     rclpy.init(args=args)
     nodes: list[Node] = []
     try:
-        try:
-            for factory in factories:
+        for factory in factories:
+            try:
                 nodes.append(factory())
-        except (StoreConfigError, ValueError) as error:
-            print(f'error: {error}', file=sys.stderr)
-            return 1
+            except (StoreConfigError, ValueError) as error:
+                print(f'error: {getattr(factory, "__name__", factory)}: {error}', file=sys.stderr)
+                return 1
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass    # Ctrl-C, also while the nodes are still starting, is a clean stop
     finally:
         for node in nodes:
             node.destroy_node()

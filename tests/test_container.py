@@ -1,0 +1,76 @@
+"""Several nodes run in one process through jwo_common.container."""
+
+from pathlib import Path
+
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from tf2_msgs.msg import TFMessage
+from visualization_msgs.msg import MarkerArray
+
+from jwo_common.frames import store_static_transforms
+from jwo_common.qos import LATCHED
+from jwo_common.store_config import load_store_config
+from jwo_common.testing import interrupt_and_wait, node_process, spin_until
+from jwo_common.tf import TF_STATIC_LISTENER_QOS
+
+REPO = Path(__file__).resolve().parents[1]
+STORE = REPO / 'config' / 'london' / 'store.yaml'
+NODE_SPECS = ['jwo_cameras.extrinsics_node:CameraExtrinsicsNode',
+              'jwo_shelves.shelf_frames_node:ShelfFramesNode',
+              'jwo_fusion.store_markers_node:StoreMarkersNode']
+
+
+def container(*specs: str, store: Path = STORE):
+    args = [arg for spec in specs for arg in ('--node', spec)]
+    return node_process('jwo_common.container', *args, ros_args=['-p', f'store_config:={store}'])
+
+
+@pytest.fixture
+def ros():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('container_prober', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    yield node, executor
+    executor.shutdown()
+    node.destroy_node()
+    context.try_shutdown()
+
+
+def test_nodes_share_one_process(ros):
+    prober, executor = ros
+    frames = set()
+    prober.create_subscription(
+        TFMessage, '/tf_static', lambda m: frames.update(t.child_frame_id for t in m.transforms),
+        TF_STATIC_LISTENER_QOS)
+    markers = []
+    prober.create_subscription(MarkerArray, '/store/layout_markers', markers.append, LATCHED)
+    expected = {t.child for t in store_static_transforms(load_store_config(STORE))}
+    process = container(*NODE_SPECS)
+    try:
+        spin_until(executor, lambda: expected <= frames, 30, 'static TF of cameras and shelves')
+        spin_until(executor, lambda: markers, 30, 'layout markers')
+        assert {'camera_extrinsics', 'shelf_frames', 'store_markers'} <= \
+            set(prober.get_node_names())
+    finally:
+        code, _, err = interrupt_and_wait(process)
+    assert code == 0, err
+
+
+def test_a_bad_node_spec_is_named():
+    process = container('jwo_cameras.no_such_module:Node')
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert err.startswith("error: cannot load node 'jwo_cameras.no_such_module:Node'")
+
+
+def test_a_node_that_cannot_start_is_named(tmp_path):
+    broken = tmp_path / 'store.yaml'
+    broken.write_text(STORE.read_text().replace('product: GB-TEA-80', 'product: GB-TEA-81', 1))
+    process = container(*NODE_SPECS, store=broken)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert err.startswith('error: CameraExtrinsicsNode: ')
+    assert "unknown SKU 'GB-TEA-81'" in err

@@ -36,6 +36,10 @@ MinorUnits = Annotated[StrictInt, Field(ge=0)]
 class StoreConfigError(ValueError):
     """A store config that cannot be used; the message is one line: file: field: problem."""
 
+    def __init__(self, message: str):
+        # Keys and values come from the file and may hold line breaks; the error stays one line.
+        super().__init__(re.sub(r'[\x00-\x1f\x7f]', lambda m: repr(m.group())[1:-1], message))
+
 
 class _Model(BaseModel):
     # Unknown keys are errors: a typo must not silently fall back to a default.

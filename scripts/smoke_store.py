@@ -19,6 +19,7 @@ NODES = [
     ('jwo_cameras', 'jwo_cameras.extrinsics_node'),
     ('jwo_shelves', 'jwo_shelves.shelf_frames_node'),
     ('jwo_fusion', 'jwo_fusion.store_markers_node'),
+    ('jwo_billing', 'jwo_billing.billing_node'),
 ]
 
 

@@ -20,6 +20,7 @@ NODES = [
     ('jwo_cameras', 'jwo_cameras.extrinsics_node', 'camera_extrinsics'),
     ('jwo_shelves', 'jwo_shelves.shelf_frames_node', 'shelf_frames'),
     ('jwo_fusion', 'jwo_fusion.store_markers_node', 'store_markers'),
+    ('jwo_billing', 'jwo_billing.billing_node', 'billing'),
 ]
 
 

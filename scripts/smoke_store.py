@@ -1,4 +1,4 @@
-"""Brings up one node of each jwo package on a store config, checks that what they publish
+"""Brings up the store's nodes (jwo_common.stack: one process per group) on a store config, checks that what they publish
 arrives over loopback DDS, stops them with SIGINT and reports. Exit code 0 when all is well.
 
     .venv/bin/python scripts/smoke_store.py [--store config/london/store.yaml]
@@ -10,17 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+from jwo_common.stack import STORE_PROCESSES, container_arguments
 from jwo_common.testing import claim_ros_domain, interrupt_and_wait, node_process
 
 REPO = Path(__file__).resolve().parents[1]
-
-# (package, module) of the node each package brings up.
-NODES = [
-    ('jwo_cameras', 'jwo_cameras.extrinsics_node'),
-    ('jwo_shelves', 'jwo_shelves.shelf_frames_node'),
-    ('jwo_fusion', 'jwo_fusion.store_markers_node'),
-    ('jwo_billing', 'jwo_billing.billing_node'),
-]
 
 
 def main() -> int:
@@ -61,23 +54,31 @@ def main() -> int:
     executor.add_node(listener)
 
     started = time.monotonic()
-    processes = {package: node_process(module, ros_args=['-p', f'store_config:={args.store}'])
-                 for package, module in NODES}
+    processes = {process.name: node_process('jwo_common.container', *container_arguments(process),
+                                            ros_args=['-p', f'store_config:={args.store}'])
+                 for process in STORE_PROCESSES}
+    expected_nodes = {node.node_name for process in STORE_PROCESSES for node in process.nodes}
     expected_frames = {t.child for t in store_static_transforms(config)}
     deadline = started + args.timeout
-    while time.monotonic() < deadline and not (expected_frames <= frames and markers):
+    while time.monotonic() < deadline and not (
+            expected_frames <= frames and markers
+            and expected_nodes <= set(listener.get_node_names())):
         executor.spin_once(timeout_sec=0.1)
         if any(p.poll() is not None for p in processes.values()):
             break
     elapsed = time.monotonic() - started
 
+    running_nodes = set(listener.get_node_names())
     ok = True
-    for package, process in processes.items():
+    for name, process in processes.items():
         code, _, err = interrupt_and_wait(process) if process.poll() is None else \
             (process.returncode, *process.communicate())
         status = 'ok' if code == 0 else f'FAILED (exit {code}): {err.strip().splitlines()[-1:]}'
         ok &= code == 0
-        print(f'  {package:<12} {status}')
+        nodes = [n.node_name for p in STORE_PROCESSES if p.name == name for n in p.nodes]
+        up = ', '.join(f'{n} {"up" if n in running_nodes else "MISSING"}' for n in nodes)
+        ok &= all(n in running_nodes for n in nodes)
+        print(f'  process {name:<8} {status}: {up}')
     missing = sorted(expected_frames - frames)
     print(f'  static TF frames received: {len(frames & expected_frames)}/{len(expected_frames)}'
           + (f' (missing {missing})' if missing else ''))

@@ -1,5 +1,6 @@
 """Several nodes run in one process through jwo_common.container."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,16 @@ def test_a_node_that_cannot_start_is_named(tmp_path):
     assert process.returncode == 1
     assert err.startswith('error: CameraExtrinsicsNode: ')
     assert "unknown SKU 'GB-TEA-81'" in err
+
+
+def test_every_stack_node_resolves_and_is_named_as_listed():
+    from jwo_common.container import node_factory
+    from jwo_common.stack import STORE_PROCESSES
+
+    nodes = [node for process in STORE_PROCESSES for node in process.nodes]
+    assert len({n.node_name for n in nodes}) == len(nodes)
+    for node in nodes:
+        node_class = node_factory(node.node_class)
+        assert node_class.__module__.startswith(node.package + '.')
+        assert f"super().__init__('{node.node_name}'" in \
+            Path(sys.modules[node_class.__module__].__file__).read_text()

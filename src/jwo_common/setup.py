@@ -23,6 +23,7 @@ setup(
     entry_points={
         'console_scripts': [
             'check_store_config = jwo_common.check_store_config:main',
+            'container = jwo_common.container:main',
         ],
     },
 )

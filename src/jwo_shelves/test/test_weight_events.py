@@ -1,0 +1,160 @@
+"""The settling detector on small, explicit load-cell signals (60 Hz, grams)."""
+
+import numpy as np
+import pytest
+
+from jwo_shelves.weight_events import (DetectorSettings, LoadCellBatch, Phase,
+                                       ShelfWeightDetector)
+
+RATE_HZ = 60.0
+# Four plates in a row on one level: 0-1-2-3 touch their neighbours.
+ROW = [[1], [0, 2], [1, 3], [2]]
+
+
+def resting(seconds: float, levels, noise_g: float = 0.8, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    samples = round(seconds * RATE_HZ)
+    return np.asarray(levels, float) + rng.normal(0.0, noise_g, (samples, len(levels)))
+
+
+def at(seconds: float) -> int:
+    return round(seconds * RATE_HZ)
+
+
+def hand(signal: np.ndarray, plate: int, start_s: float, duration_s: float, peak_g: float):
+    """A hand pressing on a plate: a smooth bump of extra force."""
+    rows = np.arange(at(start_s), at(start_s + duration_s))
+    signal[rows, plate] += peak_g * np.sin(np.pi * (rows - rows[0]) / len(rows))
+
+
+def run(signal: np.ndarray, batch_samples: int = 6, adjacent=ROW, settings=None):
+    detector = ShelfWeightDetector(signal.shape[1], adjacent, settings or DetectorSettings())
+    events = []
+    for first in range(0, len(signal), batch_samples):
+        batch = LoadCellBatch(start_ns=round(first * 1e9 / RATE_HZ), sample_rate_hz=RATE_HZ,
+                              grams=signal[first:first + batch_samples])
+        events += [(e, batch.stamp_ns(len(batch.grams) - 1)) for e in detector.process(batch)]
+    return detector, events + [(e, None) for e in detector.flush()]
+
+
+def test_pick_with_hand_transient_gives_one_settled_change():
+    signal = resting(6, [2000, 1500, 1000, 500])
+    hand(signal, 1, 2.0, 0.6, 300)
+    signal[at(2.5):, 1] -= 455
+    _, events = run(signal)
+    assert len(events) == 1
+    event, released_ns = events[0]
+    assert event.slots == (1,)
+    assert event.delta_g == pytest.approx(-455, abs=1.5)
+    assert 2.0 <= event.started_ns / 1e9 <= 2.2
+    assert 2.55 <= event.settled_ns / 1e9 <= 2.75
+    assert released_ns - event.settled_ns <= 0.7e9
+
+
+def test_hand_pressing_without_taking_is_not_an_event():
+    signal = resting(5, [2000, 1500, 1000, 500])
+    hand(signal, 0, 1.0, 1.5, 800)
+    hand(signal, 1, 1.2, 0.4, 120)
+    _, events = run(signal)
+    assert events == []
+
+
+def test_drift_is_followed_and_a_pick_during_drift_is_measured_exactly():
+    signal = resting(40, [2000, 1500, 1000, 500])
+    signal[:, 2] += np.linspace(0, 8, len(signal))     # 12 g a minute: a bad cell on a hot day
+    signal[at(25):, 2] -= 104
+    detector, events = run(signal)
+    assert [e.slots for e, _ in events] == [(2,)]
+    assert events[0][0].delta_g == pytest.approx(-104, abs=1.0)
+    assert detector.baseline_g(2) == pytest.approx(1000 + 8 - 104, abs=1.0)
+
+
+def test_item_across_two_touching_plates_is_one_event():
+    signal = resting(4, [2000, 1500, 1000, 500])
+    signal[at(1.5):, 2] -= 200
+    signal[at(1.55):, 3] -= 330
+    _, events = run(signal)
+    assert len(events) == 1
+    assert events[0][0].slots == (2, 3)
+    assert events[0][0].delta_g == pytest.approx(-530, abs=2)
+
+
+def test_simultaneous_changes_on_plates_that_do_not_touch_stay_apart():
+    signal = resting(4, [2000, 1500, 1000, 500])
+    signal[at(1.5):, 0] -= 470
+    signal[at(1.5):, 3] += 262
+    _, events = run(signal)
+    assert sorted(e.slots for e, _ in events) == [(0,), (3,)]
+
+
+def test_missing_readings_do_not_make_or_break_events():
+    signal = resting(6, [2000, 1500, 1000, 500], seed=3)
+    rng = np.random.default_rng(4)
+    signal[rng.random(signal.shape) < 0.1] = np.nan
+    signal[at(1.0):at(1.3), :] = np.nan                 # every cell drops out for 0.3 s
+    signal[at(3.0):, 0] += 530
+    _, events = run(signal)
+    assert [e.slots for e, _ in events] == [(0,)]
+    assert events[0][0].delta_g == pytest.approx(530, abs=1.5)
+
+
+def test_dead_and_stuck_cells_invent_no_events():
+    signal = resting(8, [2000, 1500, 1000, 500])
+    signal[:, 0] = np.nan                               # dead from the start
+    signal[:, 1] = 1500.25                              # stuck: no noise at all
+    signal[at(4):, 2] = np.inf                          # dies later with garbage
+    detector, events = run(signal)
+    assert events == []
+    assert detector.phase(0) is Phase.LEARNING
+    assert detector.phase(2) is Phase.LEARNING
+
+
+def test_a_cell_back_after_a_long_silence_relearns_instead_of_reporting_a_change():
+    signal = resting(6, [2000, 1500, 1000, 500])
+    signal[at(1):at(3), 0] = np.nan
+    signal[at(3):, 0] -= 800                            # changed while nobody could see
+    _, events = run(signal)
+    assert events == []
+
+
+def test_the_same_samples_in_other_batch_sizes_give_the_same_events():
+    signal = resting(8, [2000, 1500, 1000, 500], seed=9)
+    hand(signal, 1, 2.0, 0.5, 200)
+    signal[at(2.4):, 1] -= 318
+    signal[at(5.0):, 3] += 3 * 172
+    def summary(batch_samples):
+        return [(e.slots, round(e.started_ns, -3), round(e.settled_ns, -3),
+                 round(e.detected_ns, -3), round(e.delta_g, 6))
+                for e, _ in run(signal, batch_samples=batch_samples)[1]]
+    reference = summary(6)
+    assert len(reference) == 2
+    for size in (1, 7, 60):
+        assert summary(size) == reference
+
+
+def test_a_lost_batch_does_not_join_samples_across_the_gap():
+    signal = resting(4, [2000, 1500, 1000, 500])
+    detector = ShelfWeightDetector(4, ROW)
+    events = []
+    for first in range(0, len(signal), 6):
+        if first == 120:
+            continue                                    # one message lost
+        events += detector.process(LoadCellBatch(round(first * 1e9 / RATE_HZ), RATE_HZ,
+                                                 signal[first:first + 6]))
+    assert events == []
+    assert detector.phase(0) is Phase.RESTING
+
+
+def test_noise_level_is_learnt_while_resting():
+    signal = resting(10, [2000, 1500, 1000, 500], noise_g=3.0)
+    detector, events = run(signal)
+    assert events == []
+    assert detector.noise_stddev_g(0) == pytest.approx(3.0, rel=0.25)
+
+
+def test_bad_settings_and_batches_are_refused_with_a_reason():
+    with pytest.raises(ValueError, match='window_s'):
+        DetectorSettings(window_s=0)
+    detector = ShelfWeightDetector(4, ROW)
+    with pytest.raises(ValueError, match='expected'):
+        detector.process(LoadCellBatch(0, RATE_HZ, np.zeros((6, 3))))

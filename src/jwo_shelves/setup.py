@@ -23,6 +23,9 @@ setup(
     entry_points={
         'console_scripts': [
             'shelf_frames = jwo_shelves.shelf_frames_node:main',
+            'load_cells = jwo_shelves.load_cell_node:main',
+            'rfid_reader = jwo_shelves.rfid_node:main',
+            'shelf_events = jwo_shelves.shelf_events_node:main',
         ],
     },
 )

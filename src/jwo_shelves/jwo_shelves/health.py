@@ -73,8 +73,11 @@ class StreamHealth:
         self.settings = settings
         count = len(self.channel_names)
         self._last_value = np.full(count, np.nan)
-        self._last_valid_ns = np.full(count, started_ns, dtype=np.int64)
-        self._unchanged_since_ns = np.full(count, started_ns, dtype=np.int64)
+        # Channel times are the samples' own stamps: a replayed recording is judged by
+        # its sensor time, not by when it is replayed.
+        self._latest_ns: int | None = None
+        self._last_valid_ns = np.zeros(count, dtype=np.int64)
+        self._unchanged_since_ns = np.zeros(count, dtype=np.int64)
         self._ever_valid = np.zeros(count, dtype=bool)
         self._period_start_ns = started_ns
         self._samples = 0
@@ -89,6 +92,11 @@ class StreamHealth:
         if values.shape[0] == 0:
             return
         valid = np.isfinite(values)
+        if self._latest_ns is None:
+            self._last_valid_ns[:] = stamps_ns[0]
+            self._unchanged_since_ns[:] = stamps_ns[0]
+        self._latest_ns = int(stamps_ns[-1]) if self._latest_ns is None \
+            else max(self._latest_ns, int(stamps_ns[-1]))
         self._samples += values.shape[0]
         self.total_samples += values.shape[0]
         self._missing += values.shape[0] - valid.sum(axis=0)
@@ -116,14 +124,16 @@ class StreamHealth:
         self.total_gaps += 1
 
     def report(self, now_ns: int) -> StreamReport:
-        """Status since the previous report; starts a new period."""
+        """Status since the previous report (`now_ns` on the caller's clock, which only
+        measures the rate); starts a new period."""
         s = self.settings
         period_s = max((now_ns - self._period_start_ns) / 1e9, 1e-9)
         rate_hz = self._samples / period_s
         channels = []
         for i, name in enumerate(self.channel_names):
             missing = float(self._missing[i] / self._samples) if self._samples else 1.0
-            silent_s = (now_ns - self._last_valid_ns[i]) / 1e9
+            silent_s = 0.0 if self._latest_ns is None else \
+                (self._latest_ns - self._last_valid_ns[i]) / 1e9
             unchanged_s = (self._last_valid_ns[i] - self._unchanged_since_ns[i]) / 1e9 \
                 if self._ever_valid[i] else 0.0
             if silent_s >= s.dead_after_s:
@@ -138,6 +148,8 @@ class StreamHealth:
             channels.append(ChannelReport(name, level, message, missing, unchanged_s))
         if self._samples == 0:
             level, message = Level.STALE, f'no samples for {period_s:.1f} s'
+            channels = [ChannelReport(c.name, Level.STALE, 'no samples', 1.0, c.unchanged_s)
+                        for c in channels]
         elif rate_hz < s.min_rate_fraction * self.expected_rate_hz:
             level, message = Level.WARN, (f'rate {rate_hz:.1f} Hz, expected '
                                           f'{self.expected_rate_hz:.1f} Hz')

@@ -67,13 +67,23 @@ def test_missing_readings_do_not_count_as_a_change_of_value():
     assert health.report(end_ns).channels[0].message.startswith('stuck')
 
 
-def test_a_silent_stream_is_stale_then_its_channels_dead():
+def test_a_silent_stream_is_stale():
     health = StreamHealth(['a'], RATE_HZ)
     end_ns = feed(health, noisy(1, 1))
     health.report(end_ns)
     report = health.report(end_ns + 2_000_000_000)
     assert report.level == Level.STALE
-    assert report.channels[0].message.startswith('dead')
+    assert report.channels[0].level == Level.STALE
+
+
+def test_channels_are_judged_in_sensor_time_not_replay_time():
+    values = noisy(3, 2)
+    values[60:, 1] = np.nan                      # dies after one second of sensor time
+    health = StreamHealth(['a', 'b'], RATE_HZ, started_ns=5 * 10**18)
+    feed(health, values, start_ns=10**12)        # a recording from long ago
+    report = health.report(5 * 10**18 + 3 * 10**9)
+    assert [c.level for c in report.channels] == [Level.OK, Level.ERROR]
+    assert report.dead == ('b',)
 
 
 def test_a_slow_stream_is_a_warning():

@@ -61,10 +61,14 @@ class DetectorSettings:
             raise ValueError(f'min_valid_fraction must be in (0, 1], got {self.min_valid_fraction}')
 
 
-class Phase(enum.Enum):
-    LEARNING = 'learning'     # no baseline yet (start-up, or back after a long silence)
-    RESTING = 'resting'
-    ACTIVE = 'active'
+class Phase(enum.IntEnum):
+    LEARNING = 0      # no baseline yet (start-up, or back after a long silence)
+    RESTING = 1
+    ACTIVE = 2
+
+
+# Plain ints for the per-sample code: enum attribute lookups cost more than the arithmetic.
+_LEARNING, _RESTING, _ACTIVE = int(Phase.LEARNING), int(Phase.RESTING), int(Phase.ACTIVE)
 
 
 @dataclass(frozen=True)
@@ -116,15 +120,6 @@ class WeightEvent:
 
 
 @dataclass
-class _Plate:
-    noise_var: float
-    phase: Phase = Phase.LEARNING
-    baseline_g: float = math.nan
-    active_since_ns: int = 0
-    last_valid_ns: int | None = None
-
-
-@dataclass
 class _Pending:
     change: PlateChange
     waiting_since_ns: int
@@ -145,8 +140,15 @@ class ShelfWeightDetector:
         if len(self.adjacent) != self.slot_count:
             raise ValueError(f'adjacent has {len(self.adjacent)} entries for '
                              f'{self.slot_count} slots')
-        self._plates = [_Plate(noise_var=self.settings.noise_stddev_g ** 2)
-                        for _ in range(self.slot_count)]
+        # Per-plate state as arrays: plates at rest are updated together, only plates
+        # with something going on are stepped sample by sample.
+        count = self.slot_count
+        self._phase = np.full(count, _LEARNING, dtype=np.int8)
+        self._baseline_g = np.full(count, np.nan)
+        self._noise_var = np.full(count, self.settings.noise_stddev_g ** 2)
+        self._active_since_ns = np.zeros(count, dtype=np.int64)
+        self._last_valid_ns = np.zeros(count, dtype=np.int64)
+        self._seen = np.zeros(count, dtype=bool)
         self._history: np.ndarray | None = None     # the last window-1 samples
         self._history_rate_hz = 0.0
         self._next_ns: int | None = None
@@ -154,13 +156,13 @@ class ShelfWeightDetector:
 
     # ---- public
     def phase(self, slot: int) -> Phase:
-        return self._plates[slot].phase
+        return Phase(self._phase[slot])
 
     def noise_stddev_g(self, slot: int) -> float:
-        return math.sqrt(self._plates[slot].noise_var)
+        return math.sqrt(self._noise_var[slot])
 
     def baseline_g(self, slot: int) -> float:
-        return self._plates[slot].baseline_g
+        return float(self._baseline_g[slot])
 
     def process(self, batch: LoadCellBatch) -> list[WeightEvent]:
         """Feeds one batch (samples in time order, after the previous batch)."""
@@ -172,19 +174,29 @@ class ShelfWeightDetector:
             return []
         if not batch.sample_rate_hz > 0:
             raise ValueError(f'sample_rate_hz must be > 0, got {batch.sample_rate_hz}')
-        grams = np.where(np.isfinite(grams), grams, np.nan)
-        window = max(2, round(self.settings.window_s * batch.sample_rate_hz))
-        self._join_history(batch, window)
-        means, stddevs, counts = self._window_stats(grams, window)
-        self._history = np.vstack([self._history, grams])[-(window - 1):]
-        self._next_ns = batch.stamp_ns(grams.shape[0])
-
-        min_count = max(2, math.ceil(self.settings.min_valid_fraction * window))
+        s = self.settings
+        valid = np.isfinite(grams)
+        grams = np.where(valid, grams, np.nan)
+        n = grams.shape[0]
         period_ns = 1e9 / batch.sample_rate_hz
-        for slot in range(self.slot_count):
-            self._track_plate(slot, batch, grams[:, slot], means[:, slot], stddevs[:, slot],
-                              counts[:, slot], window, min_count, period_ns)
-        return self._release(batch.stamp_ns(grams.shape[0] - 1))
+        stamps = batch.start_ns + np.round(np.arange(n) * period_ns).astype(np.int64)
+        window = max(2, round(s.window_s * batch.sample_rate_hz))
+        self._join_history(batch, window)
+        means, stddevs, counts = self._window_stats(grams, valid, window)
+        self._history = np.concatenate([self._history, grams])[-(window - 1):]
+        self._next_ns = batch.stamp_ns(n)
+        self._forget_silent(valid, stamps)
+
+        decided = counts >= max(2, math.ceil(s.min_valid_fraction * window))
+        trigger, _ = self._thresholds(self._noise_var)
+        calm = (stddevs <= trigger) & (np.abs(means - self._baseline_g) < s.min_delta_g)
+        at_rest = (self._phase == _RESTING) & decided.all(axis=0) & calm.all(axis=0)
+        self._follow_drift(at_rest, means[:, at_rest], stddevs[:, at_rest], period_ns)
+        for slot in np.flatnonzero(~at_rest & decided.any(axis=0)):
+            for row in np.flatnonzero(decided[:, slot]):
+                self._step(int(slot), int(stamps[row]), float(means[row, slot]),
+                           float(stddevs[row, slot]), window, period_ns)
+        return self._release(int(stamps[-1]))
 
     def flush(self) -> list[WeightEvent]:
         """Releases every settled change still waiting for a neighbour (end of a recording)."""
@@ -202,22 +214,23 @@ class ShelfWeightDetector:
             self._history = fresh
         self._history_rate_hz = batch.sample_rate_hz
 
-    def _window_stats(self, grams: np.ndarray, window: int):
-        joined = np.vstack([self._history, grams])
-        valid = np.isfinite(joined)
+    def _window_stats(self, grams: np.ndarray, valid: np.ndarray, window: int):
+        """Mean, stddev and valid count of the window ending at each sample of the batch."""
+        history_valid = np.isfinite(self._history)
+        joined_valid = np.concatenate([history_valid, valid])
+        joined = np.concatenate([self._history, grams])
         # Centre on a per-plate reading so the sum of squares keeps its precision.
-        first_valid = joined[np.argmax(valid, axis=0), np.arange(self.slot_count)]
+        first_valid = joined[np.argmax(joined_valid, axis=0), np.arange(self.slot_count)]
         reference = np.where(np.isfinite(first_valid), first_valid, 0.0)
-        centred = np.where(valid, joined - reference, 0.0)
-        zero = np.zeros((1, self.slot_count))
-        sums = np.vstack([zero, np.cumsum(centred, axis=0)])
-        squares = np.vstack([zero, np.cumsum(centred * centred, axis=0)])
-        counts = np.vstack([zero, np.cumsum(valid, axis=0)])
-        n = grams.shape[0]
-        end = np.arange(window, window + n)
-        window_sum = sums[end] - sums[end - window]
-        window_squares = squares[end] - squares[end - window]
-        window_count = counts[end] - counts[end - window]
+        centred = np.where(joined_valid, joined - reference, 0.0)
+        # Row 0 of the cumulative sums is zero: window sums are differences of two rows.
+        stacked = np.zeros((joined.shape[0] + 1, 3, self.slot_count))
+        stacked[1:, 0] = centred
+        stacked[1:, 1] = centred * centred
+        stacked[1:, 2] = joined_valid
+        cumulative = np.cumsum(stacked, axis=0)
+        totals = cumulative[window:] - cumulative[:-window]
+        window_sum, window_squares, window_count = totals[:, 0], totals[:, 1], totals[:, 2]
         with np.errstate(all='ignore'):
             mean = window_sum / window_count
             variance = window_squares / window_count - mean * mean
@@ -225,79 +238,69 @@ class ShelfWeightDetector:
             variance = np.maximum(variance, 0.0) * window_count / np.maximum(window_count - 1, 1)
         return mean + reference, np.sqrt(variance), window_count
 
-    # ---- one plate's state machine
-    def _thresholds(self, plate: _Plate) -> tuple[float, float]:
-        noise = math.sqrt(plate.noise_var)
-        s = self.settings
-        return (max(s.min_trigger_stddev_g, s.trigger_sigmas * noise),
-                max(s.min_settle_stddev_g, s.settle_sigmas * noise))
+    def _forget_silent(self, valid: np.ndarray, stamps: np.ndarray) -> None:
+        """A plate silent longer than max_gap_s re-learns its baseline: what happened to
+        it meanwhile is unknown."""
+        n = valid.shape[0]
+        any_valid = valid.any(axis=0)
+        first_ns = stamps[np.argmax(valid, axis=0)]
+        last_ns = stamps[n - 1 - np.argmax(valid[::-1], axis=0)]
+        limit_ns = self.settings.max_gap_s * 1e9
+        silent_ns = np.where(any_valid, first_ns, stamps[-1]) - self._last_valid_ns
+        silent = self._seen & (silent_ns > limit_ns)
+        self._phase[silent] = _LEARNING
+        self._last_valid_ns = np.where(any_valid, last_ns, self._last_valid_ns)
+        self._seen |= any_valid
 
-    def _track_plate(self, slot, batch, samples, means, stddevs, counts, window, min_count,
-                     period_ns) -> None:
-        plate = self._plates[slot]
+    # ---- the plates' state machine
+    def _thresholds(self, noise_var):
+        noise = np.sqrt(noise_var)
         s = self.settings
-        valid_rows = np.flatnonzero(np.isfinite(samples))
-        if valid_rows.size:
-            last_ns = batch.stamp_ns(int(valid_rows[-1]))
-            first_ns = batch.stamp_ns(int(valid_rows[0]))
-            if plate.last_valid_ns is not None and \
-                    first_ns - plate.last_valid_ns > s.max_gap_s * 1e9:
-                plate.phase = Phase.LEARNING      # what happened while silent is unknown
-            plate.last_valid_ns = last_ns
-        elif plate.last_valid_ns is not None and \
-                batch.stamp_ns(len(samples) - 1) - plate.last_valid_ns > s.max_gap_s * 1e9:
-            plate.phase = Phase.LEARNING
-            return
-        trigger, _ = self._thresholds(plate)
-        decided = counts >= min_count
-        if plate.phase is Phase.RESTING and np.all(
-                ~decided | ((stddevs <= trigger) & (np.abs(means - plate.baseline_g)
-                                                   < s.min_delta_g))):
-            self._follow_drift(plate, means[decided], stddevs[decided], period_ns)
-            return
-        for row in range(len(samples)):
-            if decided[row]:
-                self._step(slot, plate, batch.stamp_ns(row), means[row], stddevs[row],
-                           window, period_ns)
+        return (np.maximum(s.min_trigger_stddev_g, s.trigger_sigmas * noise),
+                np.maximum(s.min_settle_stddev_g, s.settle_sigmas * noise))
 
-    def _follow_drift(self, plate: _Plate, means, stddevs, period_ns) -> None:
-        """Exponential moving averages of the window means and variances, sample by sample
-        (in closed form, so any batching of the same samples gives the same baseline)."""
-        count = means.size
-        if count == 0:
+    def _follow_drift(self, plates, means: np.ndarray, stddevs: np.ndarray,
+                      period_ns: float) -> None:
+        """Exponential moving averages of the window means and variances of resting plates,
+        sample by sample (in closed form, so any batching of the same samples gives the
+        same baseline)."""
+        count = means.shape[0]
+        if count == 0 or means.size == 0:
             return
         keep = math.exp(-period_ns / (self.settings.baseline_tau_s * 1e9))
         weights = (1.0 - keep) * keep ** np.arange(count - 1, -1, -1)
         carried = keep ** count
-        plate.baseline_g = carried * plate.baseline_g + float(weights @ means)
-        plate.noise_var = carried * plate.noise_var + float(weights @ (stddevs * stddevs))
+        self._baseline_g[plates] = carried * self._baseline_g[plates] + weights @ means
+        self._noise_var[plates] = carried * self._noise_var[plates] + weights @ (stddevs ** 2)
 
-    def _step(self, slot: int, plate: _Plate, stamp_ns: int, mean: float, stddev: float,
-              window: int, period_ns: float) -> None:
+    def _step(self, slot: int, stamp_ns: int, mean: float, stddev: float, window: int,
+              period_ns: float) -> None:
         s = self.settings
-        trigger, settle = self._thresholds(plate)
-        if plate.phase is Phase.LEARNING:
+        trigger, settle = self._thresholds(self._noise_var[slot])
+        phase = self._phase[slot]
+        baseline = self._baseline_g[slot]
+        if phase == _LEARNING:
             if stddev <= settle:
-                plate.phase = Phase.RESTING
-                plate.baseline_g = mean
-        elif plate.phase is Phase.RESTING:
-            if stddev > trigger or abs(mean - plate.baseline_g) >= s.min_delta_g:
-                plate.phase = Phase.ACTIVE
-                plate.active_since_ns = stamp_ns
+                self._phase[slot] = _RESTING
+                self._baseline_g[slot] = mean
+        elif phase == _RESTING:
+            if stddev > trigger or abs(mean - baseline) >= s.min_delta_g:
+                self._phase[slot] = _ACTIVE
+                self._active_since_ns[slot] = stamp_ns
             else:
-                self._follow_drift(plate, np.array([mean]), np.array([stddev]), period_ns)
+                self._follow_drift([slot], np.array([[mean]]), np.array([[stddev]]), period_ns)
         else:
             window_start_ns = stamp_ns - round((window - 1) * period_ns)
-            if stddev <= settle and window_start_ns >= plate.active_since_ns:
-                if abs(mean - plate.baseline_g) >= s.min_delta_g:
-                    delta_stddev = math.sqrt(2.0 * plate.noise_var / window)
+            if stddev <= settle and window_start_ns >= self._active_since_ns[slot]:
+                if abs(mean - baseline) >= s.min_delta_g:
                     self._pending.append(_Pending(PlateChange(
-                        slot=slot, started_ns=plate.active_since_ns,
+                        slot=slot, started_ns=int(self._active_since_ns[slot]),
                         settled_ns=window_start_ns, detected_ns=stamp_ns,
-                        before_g=plate.baseline_g, after_g=mean,
-                        delta_stddev_g=delta_stddev), waiting_since_ns=stamp_ns))
-                plate.phase = Phase.RESTING
-                plate.baseline_g = mean
+                        before_g=float(baseline), after_g=mean,
+                        delta_stddev_g=math.sqrt(2.0 * self._noise_var[slot] / window)),
+                        waiting_since_ns=stamp_ns))
+                self._phase[slot] = _RESTING
+                self._baseline_g[slot] = mean
 
     # ---- grouping touching plates
     def _release(self, now_ns: int | None) -> list[WeightEvent]:
@@ -346,9 +349,8 @@ class ShelfWeightDetector:
         latest_settle = max(m.change.settled_ns for m in members)
         for member in members:
             for neighbour in self.adjacent[member.change.slot]:
-                plate = self._plates[neighbour]
-                if neighbour not in own and plate.phase is Phase.ACTIVE and \
-                        plate.active_since_ns <= latest_settle + gap_ns:
+                if neighbour not in own and self._phase[neighbour] == _ACTIVE and \
+                        self._active_since_ns[neighbour] <= latest_settle + gap_ns:
                     return True
         return False
 

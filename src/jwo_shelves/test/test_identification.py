@@ -18,8 +18,10 @@ PRODUCTS = [
     ProductWeight('WINE', 1290.0, 12.0),         # not on this shelf at all
 ]
 # One level, four plates side by side (0.5 m wide, touching), and one plate on a level above.
-PLATES = [PlateLayout('p0', 'CHOC-100', 0.25, 0.9, 0.5), PlateLayout('p1', 'CHOC-110', 0.75, 0.9, 0.5),
-          PlateLayout('p2', 'SOUP', 1.25, 0.9, 0.5), PlateLayout('p3', 'COLA', 1.75, 0.9, 0.5),
+PLATES = [PlateLayout('p0', 'CHOC-100', 0.25, 0.9, 0.5),
+          PlateLayout('p1', 'CHOC-110', 0.75, 0.9, 0.5),
+          PlateLayout('p2', 'SOUP', 1.25, 0.9, 0.5),
+          PlateLayout('p3', 'COLA', 1.75, 0.9, 0.5),
           PlateLayout('p4', 'PARACET', 0.25, 1.4, 0.5)]
 
 

@@ -117,6 +117,25 @@ class Ledger:
             if session_id is not None else self._db.execute(query + ' ORDER BY sequence')
         return [LedgerEntry(*row[:5], json.loads(row[5])) for row in rows]
 
+    def entry(self, session_id: str, step: str) -> LedgerEntry | None:
+        return self._entry_by_key(self.key(session_id, step))
+
+    def session_ids_without(self, steps: tuple[str, ...]) -> list[str]:
+        """Sessions (in opening order) that have none of `steps` recorded."""
+        marks = ','.join('?' * len(steps))
+        rows = self._db.execute(
+            f'SELECT session_id FROM sessions WHERE session_id NOT IN (SELECT session_id '
+            f'FROM entries WHERE step IN ({marks})) ORDER BY opened_at_ns, session_id', steps)
+        return [row[0] for row in rows]
+
+    def session_ids_with_without(self, present: str, absent: str) -> list[str]:
+        """Sessions that have step `present` but not step `absent`, in the order `present`
+        was recorded."""
+        rows = self._db.execute(
+            'SELECT session_id FROM entries WHERE step = ? AND session_id NOT IN '
+            '(SELECT session_id FROM entries WHERE step = ?) ORDER BY sequence', (present, absent))
+        return [row[0] for row in rows]
+
     def _entry_by_key(self, key: str) -> LedgerEntry | None:
         row = self._db.execute(
             'SELECT sequence, idempotency_key, session_id, step, at_ns, detail FROM entries '

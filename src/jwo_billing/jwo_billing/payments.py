@@ -194,31 +194,32 @@ class SandboxProcessor:
     def _request(self, operation: str, key: str, request: dict, apply) -> PaymentResult:
         if self._take_timeout(operation, TimeoutPoint.BEFORE):
             raise GatewayTimeout(f'{operation} {key}: no answer (not applied)')
-        request_text = json.dumps(request, sort_keys=True)
+        result = self._apply_once(operation, key, json.dumps(request, sort_keys=True), apply)
+        if self._take_timeout(operation, TimeoutPoint.AFTER):
+            raise GatewayTimeout(f'{operation} {key}: no answer (applied)')
+        return result
+
+    def _apply_once(self, operation: str, key: str, request_text: str, apply) -> PaymentResult:
         self._db.execute('BEGIN IMMEDIATE')
         try:
             row = self._db.execute('SELECT operation, request, result FROM requests '
                                    'WHERE idempotency_key = ?', (key,)).fetchone()
-            if row is not None:
-                self._db.execute('ROLLBACK')
-                if (row[0], row[1]) != (operation, request_text):
-                    raise IdempotencyConflict(
-                        f'idempotency key {key!r} was used for {row[0]} {row[1]}, '
-                        f'now {operation} {request_text}')
-                return _result(json.loads(row[2]))
-            result = apply()
-            self._db.execute('INSERT INTO requests (idempotency_key, operation, request, result) '
-                             'VALUES (?, ?, ?, ?)', (key, operation, request_text,
-                                                      json.dumps(_record(result))))
-            self._db.execute('COMMIT')
-        except IdempotencyConflict:
-            raise
+            if row is None:
+                result = apply()
+                self._db.execute(
+                    'INSERT INTO requests (idempotency_key, operation, request, result) '
+                    'VALUES (?, ?, ?, ?)',
+                    (key, operation, request_text, json.dumps(_record(result))))
+                self._db.execute('COMMIT')
+                return result
+            self._db.execute('ROLLBACK')
         except BaseException:
             self._db.execute('ROLLBACK')
             raise
-        if self._take_timeout(operation, TimeoutPoint.AFTER):
-            raise GatewayTimeout(f'{operation} {key}: no answer (applied)')
-        return result
+        if (row[0], row[1]) != (operation, request_text):
+            raise IdempotencyConflict(f'idempotency key {key!r} was used for {row[0]} {row[1]}, '
+                                      f'now {operation} {request_text}')
+        return _result(json.loads(row[2]))
 
 
 def _declined(amount_minor: int, reason: str) -> PaymentResult:

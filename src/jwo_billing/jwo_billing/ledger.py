@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS entries (
     at_ns           INTEGER NOT NULL,
     detail          TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS entries_by_session ON entries (session_id);
+CREATE INDEX IF NOT EXISTS entries_by_step ON entries (step);
 """
 
 

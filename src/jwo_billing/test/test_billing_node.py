@@ -1,4 +1,5 @@
-"""The billing node as a real process: gate events over loopback DDS end up in its ledger."""
+"""The billing node as a real process: gate events and carts over loopback DDS become one
+charge and one receipt per session."""
 
 from pathlib import Path
 
@@ -6,23 +7,30 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 
+from jwo_billing.billing_node import RECEIPTS_QOS
 from jwo_billing.ledger import Ledger
+from jwo_billing.payments import SandboxProcessor
 from jwo_common.qos import EVENTS
 from jwo_common.testing import interrupt_and_wait, node_process, spin_until
-from jwo_interfaces.msg import GateEvent
+from jwo_interfaces.msg import Cart, CartItem, GateEvent, Receipt
 
 STORE = Path(__file__).resolve().parents[3] / 'config' / 'london' / 'store.yaml'
 
 
-def gate_event(kind: int, event_id: str, session_id: str) -> GateEvent:
+def gate_event(kind: int, event_id: str, session_id: str, account_token='acct-77') -> GateEvent:
     msg = GateEvent(event_id=event_id, kind=kind, session_id=session_id,
-                    account_token='acct-77', party_size=1)
+                    account_token=account_token, party_size=1)
     msg.gate_id = 'entry_1' if kind == GateEvent.ENTRY else 'exit_1'
     msg.header.stamp.sec = 100 if kind == GateEvent.ENTRY else 160
     return msg
 
 
-def test_gate_events_are_recorded_once(tmp_path):
+def cart(session_id: str, revision: int, *items: tuple[str, int]) -> Cart:
+    return Cart(store_id='london_soho', session_id=session_id, revision=revision,
+                items=[CartItem(sku=sku, quantity=quantity) for sku, quantity in items])
+
+
+def test_sessions_are_charged_once_and_receipts_published(tmp_path):
     ledger_path = tmp_path / 'ledger.sqlite3'
     process = node_process('jwo_billing.billing_node', ros_args=[
         '-p', f'store_config:={STORE}', '-p', f'ledger_path:={ledger_path}',
@@ -33,24 +41,52 @@ def test_gate_events_are_recorded_once(tmp_path):
         node = rclpy.create_node('gate_feeder', context=context)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
-        publisher = node.create_publisher(GateEvent, '/gates/events', EVENTS)
+        gates = node.create_publisher(GateEvent, '/gates/events', EVENTS)
+        carts = node.create_publisher(Cart, '/carts', EVENTS)
         diagnostics = []
         node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
-        spin_until(executor, lambda: publisher.get_subscription_count() > 0, 30,
-                   'the billing node to subscribe')
-        for msg in [gate_event(GateEvent.ENTRY, 'e1', 'e1'), gate_event(GateEvent.ENTRY, 'e1', 'e1'),
-                    gate_event(GateEvent.EXIT, 'x1', 'e1')]:
-            publisher.publish(msg)
+        spin_until(executor, lambda: gates.get_subscription_count() > 0 and
+                   carts.get_subscription_count() > 0, 30, 'the billing node to subscribe')
+        gates.publish(gate_event(GateEvent.ENTRY, 'e1', 'e1'))
+        gates.publish(gate_event(GateEvent.ENTRY, 'e1', 'e1'))
+        gates.publish(gate_event(GateEvent.ENTRY, 'e2', 'e2', account_token='decline-1'))
+        # Carts and gate events travel on different topics: wait for the cart to be recorded
+        # before the exit, as the fusion node's final cart precedes its exit event.
+        carts.publish(cart('e1', 1, ('GB-CRISPS-6', 3), ('GB-MILK-1L', 2)))
+        carts.publish(cart('e2', 1, ('GB-MILK-1L', 1)))
 
-        def closed_count():
-            values = {kv.key: kv.value for d in diagnostics[-1:] for kv in d.status[0].values}
-            return values.get('closed') == '1' and values.get('duplicate') == '1'
-        spin_until(executor, closed_count, 30, 'diagnostics counting the closed session')
+        def counts():
+            return {kv.key: kv.value for d in diagnostics[-1:] for kv in d.status[0].values}
+        spin_until(executor, lambda: counts().get('opened') == '2', 30, 'two sessions opened')
+        ledger = Ledger(ledger_path, 'london_soho')
+        spin_until(executor, lambda: ledger.entry('e1', 'cart:1') and ledger.entry('e2', 'cart:1'),
+                   30, 'the carts in the ledger')
+        gates.publish(gate_event(GateEvent.EXIT, 'x1', 'e1'))
+        gates.publish(gate_event(GateEvent.EXIT, 'x1', 'e1'))
+        gates.publish(gate_event(GateEvent.EXIT, 'x2', 'e2'))
+        spin_until(executor, lambda: counts().get('captured') == '1' and
+                   counts().get('declined') == '1', 30, 'a capture and a decline')
+
+        # A late joiner (a till restarting) still gets both receipts.
+        receipts = {}
+        node.create_subscription(Receipt, '/receipts',
+                                 lambda r: receipts.setdefault(r.session_id, r), RECEIPTS_QOS)
+        spin_until(executor, lambda: len(receipts) == 2, 30, 'both receipts')
     finally:
         code, _, err = interrupt_and_wait(process)
         context.try_shutdown()
     assert code == 0, err
-    ledger = Ledger(ledger_path, 'london_soho')
-    assert [e.step for e in ledger.entries('e1')] == ['open', 'close']
+    paid, declined = receipts['e1'], receipts['e2']
+    assert (paid.status, paid.currency, paid.total_minor, paid.tax_minor) == \
+        (Receipt.CAPTURED, 'GBP', 860, 105)
+    assert [(line.sku, line.quantity, line.line_total_minor) for line in paid.lines] == \
+        [('GB-CRISPS-6', 3, 630), ('GB-MILK-1L', 2, 230)]
+    assert declined.status == Receipt.DECLINED and not declined.payment_reference
+    processor = SandboxProcessor(tmp_path / 'sandbox_processor.sqlite3')
+    [capture] = processor.captures()
+    assert (capture.reference, capture.amount_minor) == (paid.payment_reference, 860)
+    assert [e.step for e in ledger.entries('e1')] == [
+        'open', 'authorized', 'cart:1', 'close', 'charge_intended', 'outcome', 'published']
     assert ledger.session('e1').closed_at_ns == 160 * 10**9
     ledger.close()
+    processor.close()

@@ -43,8 +43,12 @@ class DetectorSettings:
     noise_stddev_g: float = 1.0        # initial guess of a plate's noise; learnt while at rest
     trigger_sigmas: float = 4.0        # window stddev above this many noise stddevs: activity
     min_trigger_stddev_g: float = 2.0  # ... but never below this (a stuck cell has no noise)
-    settle_sigmas: float = 2.5         # window stddev at or below this many: settled
-    min_settle_stddev_g: float = 1.5
+    settle_sigmas: float = 2.0         # window stddev at or below this many: settled
+    min_settle_stddev_g: float = 0.75
+    # ... and its newer half's mean this many standard errors or less from the whole
+    # window's: a plate still creeping (a hand lifting off slowly) has not settled.
+    settle_trend_sigmas: float = 3.0
+    min_settle_trend_g: float = 0.2
     min_delta_g: float = 10.0          # smaller settled changes are not events
     baseline_tau_s: float = 2.0        # how fast the resting baseline follows drift
     group_gap_s: float = 0.3           # activities this close in time on touching plates group
@@ -182,7 +186,7 @@ class ShelfWeightDetector:
         stamps = batch.start_ns + np.round(np.arange(n) * period_ns).astype(np.int64)
         window = max(2, round(s.window_s * batch.sample_rate_hz))
         self._join_history(batch, window)
-        means, stddevs, counts = self._window_stats(grams, valid, window)
+        means, stddevs, trends, counts = self._window_stats(grams, valid, window)
         self._history = np.concatenate([self._history, grams])[-(window - 1):]
         self._next_ns = batch.stamp_ns(n)
         self._forget_silent(valid, stamps)
@@ -195,7 +199,8 @@ class ShelfWeightDetector:
         for slot in np.flatnonzero(~at_rest & decided.any(axis=0)):
             for row in np.flatnonzero(decided[:, slot]):
                 self._step(int(slot), int(stamps[row]), float(means[row, slot]),
-                           float(stddevs[row, slot]), window, period_ns)
+                           float(stddevs[row, slot]), float(trends[row, slot]), window,
+                           period_ns)
         return self._release(int(stamps[-1]))
 
     def flush(self) -> list[WeightEvent]:
@@ -230,13 +235,15 @@ class ShelfWeightDetector:
         stacked[1:, 2] = joined_valid
         cumulative = np.cumsum(stacked, axis=0)
         totals = cumulative[window:] - cumulative[:-window]
+        newer = cumulative[window:] - cumulative[window - window // 2:-(window // 2)]
         window_sum, window_squares, window_count = totals[:, 0], totals[:, 1], totals[:, 2]
         with np.errstate(all='ignore'):
             mean = window_sum / window_count
+            trend = newer[:, 0] / newer[:, 2] - mean
             variance = window_squares / window_count - mean * mean
             # Sample variance (n-1) so a short window does not look quieter than it is.
             variance = np.maximum(variance, 0.0) * window_count / np.maximum(window_count - 1, 1)
-        return mean + reference, np.sqrt(variance), window_count
+        return mean + reference, np.sqrt(variance), trend, window_count
 
     def _forget_silent(self, valid: np.ndarray, stamps: np.ndarray) -> None:
         """A plate silent longer than max_gap_s re-learns its baseline: what happened to
@@ -273,13 +280,16 @@ class ShelfWeightDetector:
         self._baseline_g[plates] = carried * self._baseline_g[plates] + weights @ means
         self._noise_var[plates] = carried * self._noise_var[plates] + weights @ (stddevs ** 2)
 
-    def _step(self, slot: int, stamp_ns: int, mean: float, stddev: float, window: int,
-              period_ns: float) -> None:
+    def _step(self, slot: int, stamp_ns: int, mean: float, stddev: float, trend: float,
+              window: int, period_ns: float) -> None:
         s = self.settings
         trigger, settle = self._thresholds(self._noise_var[slot])
         phase = self._phase[slot]
         baseline = self._baseline_g[slot]
         if phase == _LEARNING:
+            # The noise level is learnt here too, or a cell noisier than the first guess
+            # would never look settled enough to start.
+            self._follow_drift([slot], np.array([[mean]]), np.array([[stddev]]), period_ns)
             if stddev <= settle:
                 self._phase[slot] = _RESTING
                 self._baseline_g[slot] = mean
@@ -291,7 +301,9 @@ class ShelfWeightDetector:
                 self._follow_drift([slot], np.array([[mean]]), np.array([[stddev]]), period_ns)
         else:
             window_start_ns = stamp_ns - round((window - 1) * period_ns)
-            if stddev <= settle and window_start_ns >= self._active_since_ns[slot]:
+            steady = abs(trend) <= max(s.min_settle_trend_g, s.settle_trend_sigmas
+                                       * math.sqrt(self._noise_var[slot] / window))
+            if stddev <= settle and steady and window_start_ns >= self._active_since_ns[slot]:
                 if abs(mean - baseline) >= s.min_delta_g:
                     self._pending.append(_Pending(PlateChange(
                         slot=slot, started_ns=int(self._active_since_ns[slot]),

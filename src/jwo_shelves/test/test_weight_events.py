@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jwo_shelves.weight_events import (DetectorSettings, LoadCellBatch, Phase,
                                        ShelfWeightDetector)
@@ -158,3 +160,19 @@ def test_bad_settings_and_batches_are_refused_with_a_reason():
     detector = ShelfWeightDetector(4, ROW)
     with pytest.raises(ValueError, match='expected'):
         detector.process(LoadCellBatch(0, RATE_HZ, np.zeros((6, 3))))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(delta_g=st.floats(20, 3000) | st.floats(-3000, -20),
+       noise_g=st.floats(0.2, 1.5), level_g=st.floats(200, 5000),
+       step_s=st.floats(1.5, 3.0), hand_s=st.floats(0.0, 0.8), hand_g=st.floats(0, 600),
+       plate=st.integers(0, 3), batch_samples=st.integers(1, 12), seed=st.integers(0, 2**16))
+def test_any_clean_step_is_exactly_one_event_measured_within_noise(
+        delta_g, noise_g, level_g, step_s, hand_s, hand_g, plate, batch_samples, seed):
+    signal = resting(step_s + 2.0, [level_g] * 4, noise_g=noise_g, seed=seed)
+    if hand_s > 0.05:
+        hand(signal, plate, step_s - hand_s / 2, hand_s, hand_g)
+    signal[at(step_s):, plate] += delta_g
+    _, events = run(signal, batch_samples=batch_samples)
+    assert [e.slots for e, _ in events] == [(plate,)]
+    assert events[0][0].delta_g == pytest.approx(delta_g, abs=max(1.0, 6 * noise_g / 30 ** 0.5))

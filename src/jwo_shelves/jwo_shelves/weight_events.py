@@ -49,16 +49,18 @@ class DetectorSettings:
     # window's: a plate still creeping (a hand lifting off slowly) has not settled.
     settle_trend_sigmas: float = 3.0
     min_settle_trend_g: float = 0.2
-    min_delta_g: float = 10.0          # smaller settled changes are not events
+    min_delta_g: float = 10.0          # smaller settled changes are not events ...
+    delta_sigmas: float = 5.0          # ... nor those within this many of their own noise
     baseline_tau_s: float = 2.0        # how fast the resting baseline follows drift
     group_gap_s: float = 0.3           # activities this close in time on touching plates group
     max_group_wait_s: float = 0.25     # longest wait for a touching plate to settle
     max_gap_s: float = 1.0             # a plate silent longer than this re-learns its baseline
+    max_active_s: float = 30.0         # a plate moving longer than this re-learns its noise
     min_valid_fraction: float = 0.5    # of a window's samples, for any decision
 
     def __post_init__(self):
         for name in ('window_s', 'noise_stddev_g', 'trigger_sigmas', 'settle_sigmas',
-                     'min_delta_g', 'baseline_tau_s', 'max_gap_s'):
+                     'min_delta_g', 'baseline_tau_s', 'max_gap_s', 'max_active_s'):
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)!r}')
         if not 0 < self.min_valid_fraction <= 1:
@@ -192,8 +194,8 @@ class ShelfWeightDetector:
         self._forget_silent(valid, stamps)
 
         decided = counts >= max(2, math.ceil(s.min_valid_fraction * window))
-        trigger, _ = self._thresholds(self._noise_var)
-        calm = (stddevs <= trigger) & (np.abs(means - self._baseline_g) < s.min_delta_g)
+        trigger, _, min_delta = self._thresholds(self._noise_var, window)
+        calm = (stddevs <= trigger) & (np.abs(means - self._baseline_g) < min_delta)
         at_rest = (self._phase == _RESTING) & decided.all(axis=0) & calm.all(axis=0)
         self._follow_drift(at_rest, means[:, at_rest], stddevs[:, at_rest], period_ns)
         for slot in np.flatnonzero(~at_rest & decided.any(axis=0)):
@@ -260,11 +262,13 @@ class ShelfWeightDetector:
         self._seen |= any_valid
 
     # ---- the plates' state machine
-    def _thresholds(self, noise_var):
+    def _thresholds(self, noise_var, window: int):
+        """(trigger stddev, settle stddev, smallest change) for plates of this noise."""
         noise = np.sqrt(noise_var)
         s = self.settings
         return (np.maximum(s.min_trigger_stddev_g, s.trigger_sigmas * noise),
-                np.maximum(s.min_settle_stddev_g, s.settle_sigmas * noise))
+                np.maximum(s.min_settle_stddev_g, s.settle_sigmas * noise),
+                np.maximum(s.min_delta_g, s.delta_sigmas * noise * math.sqrt(2.0 / window)))
 
     def _follow_drift(self, plates, means: np.ndarray, stddevs: np.ndarray,
                       period_ns: float) -> None:
@@ -283,7 +287,7 @@ class ShelfWeightDetector:
     def _step(self, slot: int, stamp_ns: int, mean: float, stddev: float, trend: float,
               window: int, period_ns: float) -> None:
         s = self.settings
-        trigger, settle = self._thresholds(self._noise_var[slot])
+        trigger, settle, min_delta = self._thresholds(self._noise_var[slot], window)
         phase = self._phase[slot]
         baseline = self._baseline_g[slot]
         if phase == _LEARNING:
@@ -294,17 +298,21 @@ class ShelfWeightDetector:
                 self._phase[slot] = _RESTING
                 self._baseline_g[slot] = mean
         elif phase == _RESTING:
-            if stddev > trigger or abs(mean - baseline) >= s.min_delta_g:
+            if stddev > trigger or abs(mean - baseline) >= min_delta:
                 self._phase[slot] = _ACTIVE
                 self._active_since_ns[slot] = stamp_ns
             else:
                 self._follow_drift([slot], np.array([[mean]]), np.array([[stddev]]), period_ns)
+        elif stamp_ns - self._active_since_ns[slot] > s.max_active_s * 1e9:
+            # Never settling is a cell that became noisier (a compressor started nearby),
+            # not a shopper: learn the plate again rather than stay blind on it.
+            self._phase[slot] = _LEARNING
         else:
             window_start_ns = stamp_ns - round((window - 1) * period_ns)
             steady = abs(trend) <= max(s.min_settle_trend_g, s.settle_trend_sigmas
                                        * math.sqrt(self._noise_var[slot] / window))
             if stddev <= settle and steady and window_start_ns >= self._active_since_ns[slot]:
-                if abs(mean - baseline) >= s.min_delta_g:
+                if abs(mean - baseline) >= min_delta:
                     self._pending.append(_Pending(PlateChange(
                         slot=slot, started_ns=int(self._active_since_ns[slot]),
                         settled_ns=window_start_ns, detected_ns=stamp_ns,

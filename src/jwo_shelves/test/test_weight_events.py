@@ -154,6 +154,17 @@ def test_noise_level_is_learnt_while_resting():
     assert detector.noise_stddev_g(0) == pytest.approx(3.0, rel=0.25)
 
 
+def test_a_cell_that_turns_very_noisy_is_learnt_again_and_keeps_working():
+    signal = resting(20, [2000, 1500, 1000, 500])
+    noisy = at(2)
+    signal[noisy:, 0] += np.random.default_rng(1).normal(0, 30.0, len(signal) - noisy)
+    signal[at(17):, 0] -= 1040
+    detector, events = run(signal, settings=DetectorSettings(max_active_s=5.0))
+    assert [e.slots for e, _ in events] == [(0,)]
+    assert events[0][0].delta_g == pytest.approx(-1040, abs=30)
+    assert detector.noise_stddev_g(0) == pytest.approx(30.0, rel=0.3)
+
+
 def test_bad_settings_and_batches_are_refused_with_a_reason():
     with pytest.raises(ValueError, match='window_s'):
         DetectorSettings(window_s=0)

@@ -22,7 +22,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-
+            'jwo_sim_generate = jwo_sim.cli:generate',
+            'jwo_bag_info = jwo_sim.cli:bag_info',
         ],
     },
 )

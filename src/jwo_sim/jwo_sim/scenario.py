@@ -1,0 +1,237 @@
+"""Seeded store scenarios (ROS-free): who comes in, when, and what they take or put back.
+
+A scenario sits on top of a store config and is everything the simulator needs besides the
+seed-driven sensor noise: shoppers (account token, arrival, walking speed, party size), their
+visits to slots in order, the stock on each slot at the start, and fault knobs for the
+sensors. Scenarios are YAML files (`load_scenario`, `save_scenario`) or come from
+`generate_scenario(config, seed, n_shoppers, duration_s, difficulty)`.
+
+Every error is a `ScenarioError` whose message is one line: `file: field: problem`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+
+from jwo_common.store_config import StoreConfig
+
+Difficulty = Literal['easy', 'medium', 'hard']
+PositiveFloat = Annotated[float, Field(gt=0)]
+# 2026-01-01T00:00:00Z: sim time 0 maps here, so stamps look like real sensor time.
+DEFAULT_START_UNIX_S = 1767225600
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; the message is one line: file: field: problem."""
+
+    def __init__(self, message: str):
+        super().__init__(re.sub(r'[\x00-\x1f\x7f]', lambda m: repr(m.group())[1:-1], message))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra='forbid', frozen=True, allow_inf_nan=False)
+
+
+class Visit(_Model):
+    """One reach into a slot. A pick takes `quantity` units of the slot's product; a put
+    returns `quantity` units of `sku` (default: the slot's product) to the slot, so a put of
+    another slot's product is a misplaced put-back."""
+
+    slot_id: str
+    kind: Literal['pick', 'put']
+    quantity: Annotated[StrictInt, Field(ge=1)] = 1
+    sku: str | None = None
+    dwell_s: Annotated[float, Field(ge=0)] = 1.0    # standing at the shelf after the reach
+
+
+class Shopper(_Model):
+    account_token: Annotated[str, Field(min_length=1)]
+    arrival_s: Annotated[float, Field(ge=0)]        # entry scan time, sim seconds
+    walking_speed_mps: Annotated[float, Field(ge=0.3, le=2.5)] = 1.2
+    party_size: Annotated[StrictInt, Field(ge=1, le=6)] = 1
+    visits: list[Visit] = Field(default_factory=list)
+
+
+class Faults(_Model):
+    noise_g: Annotated[float, Field(ge=0)] = 2.0          # gaussian, per sample
+    drift_g_per_min: float = 0.0                          # slow creep of each plate
+    dropout_probability: Annotated[float, Field(ge=0, le=1)] = 0.0  # per sample: a NaN burst starts
+
+
+class Scenario(_Model):
+    store_config: str                     # path of the store YAML, as given to the generator
+    seed: Annotated[StrictInt, Field(ge=0)]
+    duration_s: PositiveFloat
+    start_unix_s: Annotated[StrictInt, Field(ge=0)] = DEFAULT_START_UNIX_S
+    initial_stock: dict[str, Annotated[StrictInt, Field(ge=0)]]   # slot id -> units on it
+    shoppers: list[Shopper]
+    faults: Faults = Faults()
+
+
+def validate_against_store(scenario: Scenario, config: StoreConfig) -> list[tuple[str, str]]:
+    """(field path, problem) for references the schema cannot check: slots and SKUs exist,
+    no shopper takes more than the slot holds or puts back what they do not carry."""
+    slot_product = {slot.id: slot.product for shelf in config.shelves for slot in shelf.slots}
+    skus = {product.sku for product in config.products}
+    errors = [(f'initial_stock.{slot_id}', f'unknown slot {slot_id!r}')
+              for slot_id in scenario.initial_stock if slot_id not in slot_product]
+    taken_from_slot: Counter[str] = Counter()
+    tokens = [shopper.account_token for shopper in scenario.shoppers]
+    for i, shopper in enumerate(scenario.shoppers):
+        if tokens.count(shopper.account_token) > 1:
+            errors.append((f'shoppers[{i}].account_token',
+                           f'duplicate {shopper.account_token!r} (expected unique)'))
+        carried: Counter[str] = Counter()
+        for j, visit in enumerate(shopper.visits):
+            path = f'shoppers[{i}].visits[{j}]'
+            if visit.slot_id not in slot_product:
+                errors.append((f'{path}.slot_id', f'unknown slot {visit.slot_id!r}'))
+                continue
+            sku = visit.sku or slot_product[visit.slot_id]
+            if sku not in skus:
+                errors.append((f'{path}.sku', f'unknown SKU {sku!r}'))
+            elif visit.kind == 'pick':
+                if visit.sku is not None and visit.sku != slot_product[visit.slot_id]:
+                    errors.append((f'{path}.sku', f'a pick takes the slot product '
+                                   f'{slot_product[visit.slot_id]!r}, not {visit.sku!r}'))
+                carried[sku] += visit.quantity
+                taken_from_slot[visit.slot_id] += visit.quantity
+            elif carried[sku] < visit.quantity:
+                errors.append((f'{path}.quantity', f'puts back {visit.quantity} x {sku} '
+                               f'but carries {carried[sku]}'))
+            else:
+                carried[sku] -= visit.quantity
+    for slot_id, taken in sorted(taken_from_slot.items()):
+        if taken > scenario.initial_stock.get(slot_id, 0):
+            errors.append((f'initial_stock.{slot_id}', f'{taken} units picked in all but '
+                           f'{scenario.initial_stock.get(slot_id, 0)} stocked'))
+    return errors
+
+
+def _field_path(location: tuple) -> str:
+    path = ''
+    for part in location:
+        path += f'[{part}]' if isinstance(part, int) else (f'.{part}' if path else str(part))
+    return path or '(top level)'
+
+
+def parse_scenario(data: object, source: Path | str) -> Scenario:
+    """Validates parsed YAML content (schema only); errors name `source`."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f'{source}: (top level): expected a mapping')
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as error:
+        problems = [f'{_field_path(e["loc"])}: {e["msg"]}'
+                    + (f' (got {e["input"]!r})' if e['type'] != 'missing'
+                       and not isinstance(e['input'], (dict, list)) else '')
+                    for e in error.errors()]
+        raise ScenarioError(f'{source}: ' + '; '.join(problems)) from None
+
+
+def check_scenario(scenario: Scenario, config: StoreConfig, source: Path | str) -> None:
+    """Raises ScenarioError naming `source` if the scenario does not fit the store."""
+    problems = validate_against_store(scenario, config)
+    if problems:
+        raise ScenarioError(f'{source}: ' + '; '.join(f'{p}: {m}' for p, m in problems))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Reads a scenario YAML file and validates its schema."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding='utf-8')
+    except OSError as error:
+        raise ScenarioError(f'{path}: cannot read: {error.strerror}') from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        where = getattr(error, 'problem_mark', None)
+        line = f'line {where.line + 1}: ' if where else ''
+        raise ScenarioError(f'{path}: {line}invalid YAML: '
+                            f'{getattr(error, "problem", None) or error}') from None
+    return parse_scenario(data, path)
+
+
+def scenario_to_yaml(scenario: Scenario) -> str:
+    return yaml.safe_dump(scenario.model_dump(mode='json'), sort_keys=False)
+
+
+def save_scenario(scenario: Scenario, path: str | Path) -> None:
+    Path(path).write_text(scenario_to_yaml(scenario), encoding='utf-8')
+
+
+# Per difficulty: (max units per pick, chance a carried item is put back, chance a put-back
+# goes to another slot, chance of a party, fault knobs, arrival spread as share of duration).
+_PROFILES = {
+    'easy': dict(max_quantity=1, put_back=0.1, misplace=0.0, party=0.0,
+                 faults=Faults(noise_g=1.5, drift_g_per_min=0.0, dropout_probability=0.0),
+                 arrival_spread=0.5, visits=(1, 3)),
+    'medium': dict(max_quantity=3, put_back=0.2, misplace=0.3, party=0.15,
+                   faults=Faults(noise_g=3.0, drift_g_per_min=2.0, dropout_probability=0.0005),
+                   arrival_spread=0.4, visits=(1, 4)),
+    'hard': dict(max_quantity=4, put_back=0.3, misplace=0.5, party=0.3,
+                 faults=Faults(noise_g=5.0, drift_g_per_min=6.0, dropout_probability=0.002),
+                 arrival_spread=0.2, visits=(2, 5)),
+}
+
+
+def generate_scenario(config: StoreConfig, seed: int, n_shoppers: int, duration_s: float,
+                      difficulty: Difficulty = 'easy',
+                      store_config_path: str | Path | None = None) -> Scenario:
+    """A random scenario of `n_shoppers` that all leave before `duration_s`; the same
+    arguments give the same scenario. Visits that would not fit in time are dropped."""
+    from jwo_sim.shoppers import plan_shopper   # shoppers plans from scenario types
+
+    if difficulty not in _PROFILES:
+        raise ScenarioError(f'difficulty: expected one of {sorted(_PROFILES)}, got {difficulty!r}')
+    profile = _PROFILES[difficulty]
+    rng = np.random.default_rng(seed)
+    slots = [(slot.id, slot.product) for shelf in config.shelves for slot in shelf.slots]
+    stock = {slot_id: int(rng.integers(4, 11)) for slot_id, _ in slots}
+    remaining = dict(stock)
+    shoppers = []
+    arrivals = np.sort(rng.uniform(0, duration_s * profile['arrival_spread'], n_shoppers))
+    for index, arrival_s in enumerate(arrivals):
+        speed = float(rng.uniform(1.0, 1.4))
+        party = int(rng.integers(2, 4)) if rng.random() < profile['party'] else 1
+        visits: list[Visit] = []
+        for _ in range(int(rng.integers(profile['visits'][0], profile['visits'][1] + 1))):
+            slot_id, sku = slots[int(rng.integers(len(slots)))]
+            quantity = min(int(rng.integers(1, profile['max_quantity'] + 1)), remaining[slot_id])
+            if quantity == 0:
+                continue
+            remaining[slot_id] -= quantity
+            visits.append(Visit(slot_id=slot_id, kind='pick', quantity=quantity,
+                                dwell_s=round(float(rng.uniform(0.5, 2.5)), 2)))
+            if rng.random() < profile['put_back']:
+                put_slot = slot_id
+                if rng.random() < profile['misplace']:
+                    put_slot = slots[int(rng.integers(len(slots)))][0]
+                visits.append(Visit(slot_id=put_slot, kind='put', quantity=1,
+                                    sku=None if put_slot == slot_id else sku,
+                                    dwell_s=round(float(rng.uniform(0.5, 2.0)), 2)))
+        shopper = Shopper(account_token=f'acct_{seed}_{index:03d}',
+                          arrival_s=round(float(arrival_s), 3),
+                          walking_speed_mps=round(speed, 3), party_size=party, visits=visits)
+        # Drop trailing visits until the shopper is out in time; a put always comes after
+        # its pick, so dropping from the end never leaves a put of something not carried.
+        while visits and plan_shopper(config, shopper).exit_s > duration_s - 1.0:
+            dropped = visits.pop()
+            if dropped.kind == 'pick':
+                remaining[dropped.slot_id] += dropped.quantity
+            shopper = shopper.model_copy(update={'visits': list(visits)})
+        if plan_shopper(config, shopper).exit_s > duration_s - 1.0:
+            continue
+        shoppers.append(shopper)
+    return Scenario(store_config=str(store_config_path or config.source_path), seed=seed,
+                    duration_s=duration_s, initial_stock=stock, shoppers=shoppers,
+                    faults=profile['faults'])
+

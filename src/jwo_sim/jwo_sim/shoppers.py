@@ -1,0 +1,203 @@
+"""Deterministic shopper motion on the store floor (ROS-free).
+
+A shopper enters at the centre of the first entry gate zone at `arrival_s`, walks at
+`walking_speed_mps` around the shelves (shortest path on a visibility graph of the shelf
+footprints grown by `CLEARANCE_M`) to stand in front of each visited slot (the shelf's -y
+side, `STAND_OFF_M` out from the front, in `map` via `jwo_common.frames.shelf_to_map`),
+reaches in, dwells, and finally leaves through the centre of the first exit gate zone.
+Party members follow the leader along the same path, `FOLLOW_LAG_S` apart.
+
+    plan = plan_shopper(config, shopper)
+    plan.reaches[0].t_press_start_s, plan.exit_s
+    x_m, y_m = plan.position(np.array([12.0, 12.5]))
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from jwo_common.frames import shelf_to_map
+from jwo_common.store_config import Shelf, StoreConfig
+
+if TYPE_CHECKING:
+    from jwo_sim.scenario import Shopper
+
+CLEARANCE_M = 0.3        # walkers keep this far from a shelf's footprint
+STAND_OFF_M = 0.45       # where a shopper stands, measured from the shelf front
+REACH_DELAY_S = 0.2      # from stopping to the hand touching the plate
+FOLLOW_LAG_S = 0.8       # party members walk this far behind each other
+
+
+def press_duration_s(quantity: int) -> float:
+    """How long the hand rests on the plate: longer when taking several units."""
+    return min(0.4 + 0.15 * quantity, 1.0)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """One visit carried out: the shopper stands at (x_m, y_m) from t_arrive_s; the hand
+    presses the plate from t_press_start_s to t_press_end_s (units move at the middle)."""
+
+    visit_index: int
+    shelf_id: str
+    slot_id: str
+    x_m: float
+    y_m: float
+    t_arrive_s: float
+    t_press_start_s: float
+    t_press_end_s: float
+    t_leave_s: float
+
+    @property
+    def t_change_s(self) -> float:
+        return (self.t_press_start_s + self.t_press_end_s) / 2
+
+
+@dataclass(frozen=True)
+class ShopperPlan:
+    """Where a shopper (and each party member) is over time: piecewise-linear keyframes."""
+
+    keyframe_t_s: np.ndarray      # non-decreasing
+    keyframe_xy_m: np.ndarray     # (n, 2)
+    reaches: tuple[Reach, ...]
+    party_size: int
+
+    @property
+    def arrival_s(self) -> float:
+        return float(self.keyframe_t_s[0])
+
+    @property
+    def exit_s(self) -> float:
+        """When the last party member reaches the exit."""
+        return float(self.keyframe_t_s[-1]) + FOLLOW_LAG_S * (self.party_size - 1)
+
+    def position(self, t_s: np.ndarray, member: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(x_m, y_m) of party member `member` (0 = leader) at times `t_s`, clamped to the
+        entry point before they arrive and the exit point after they leave."""
+        shifted = np.asarray(t_s, dtype=float) - FOLLOW_LAG_S * member
+        return (np.interp(shifted, self.keyframe_t_s, self.keyframe_xy_m[:, 0]),
+                np.interp(shifted, self.keyframe_t_s, self.keyframe_xy_m[:, 1]))
+
+
+def slot_standing_point(shelf: Shelf, slot_x_m: float) -> tuple[float, float]:
+    """Where a shopper stands to reach a slot at `slot_x_m` along the shelf front, in map."""
+    point = shelf_to_map(shelf) @ np.array([slot_x_m, -STAND_OFF_M, 0.0, 1.0])
+    return float(point[0]), float(point[1])
+
+
+class _FloorPlan:
+    """Shortest walking paths between points, around shelf footprints."""
+
+    def __init__(self, config: StoreConfig):
+        self._floor = config.floor
+        self._shelves = [(np.linalg.inv(shelf_to_map(shelf)), shelf.width_m, shelf.depth_m)
+                         for shelf in config.shelves]
+        corner_offset = CLEARANCE_M + 0.05
+        self._corners = []
+        for shelf in config.shelves:
+            to_map = shelf_to_map(shelf)
+            for x in (-corner_offset, shelf.width_m + corner_offset):
+                for y in (-corner_offset, shelf.depth_m + corner_offset):
+                    point = to_map @ np.array([x, y, 0.0, 1.0])
+                    if self._on_floor(point[0], point[1]):
+                        self._corners.append((float(point[0]), float(point[1])))
+
+    def _on_floor(self, x: float, y: float) -> bool:
+        floor = self._floor
+        return floor.min_x <= x <= floor.max_x and floor.min_y <= y <= floor.max_y
+
+    def _clear(self, a: tuple[float, float], b: tuple[float, float]) -> bool:
+        """True when the segment a-b stays out of every grown shelf footprint."""
+        for to_shelf, width, depth in self._shelves:
+            start = to_shelf @ np.array([a[0], a[1], 0.0, 1.0])
+            end = to_shelf @ np.array([b[0], b[1], 0.0, 1.0])
+            if _segment_enters_box(start[:2], end[:2], -CLEARANCE_M, -CLEARANCE_M,
+                                   width + CLEARANCE_M, depth + CLEARANCE_M):
+                return False
+        return True
+
+    def path(self, a: tuple[float, float], b: tuple[float, float]) -> list[tuple[float, float]]:
+        """Waypoints from a to b (both included), shortest among paths via grown corners."""
+        if self._clear(a, b):
+            return [a, b]
+        nodes = [a, b, *self._corners]
+        best = {0: 0.0}
+        previous: dict[int, int] = {}
+        queue = [(0.0, 0)]
+        while queue:
+            distance, node = heapq.heappop(queue)
+            if node == 1:
+                break
+            if distance > best.get(node, math.inf):
+                continue
+            for other in range(1, len(nodes)):
+                if other == node or not self._clear(nodes[node], nodes[other]):
+                    continue
+                candidate = distance + math.dist(nodes[node], nodes[other])
+                if candidate < best.get(other, math.inf) - 1e-12:
+                    best[other] = candidate
+                    previous[other] = node
+                    heapq.heappush(queue, (candidate, other))
+        if 1 not in previous:
+            raise ValueError(f'no walkable path from {a} to {b} around the shelves')
+        route = [1]
+        while route[-1] != 0:
+            route.append(previous[route[-1]])
+        return [nodes[i] for i in reversed(route)]
+
+
+def _segment_enters_box(start: np.ndarray, end: np.ndarray, min_x: float, min_y: float,
+                        max_x: float, max_y: float) -> bool:
+    """Whether the segment passes through the open box (Liang-Barsky clipping)."""
+    t_low, t_high = 0.0, 1.0
+    delta = end - start
+    for axis, low, high in ((0, min_x, max_x), (1, min_y, max_y)):
+        if abs(delta[axis]) < 1e-12:
+            if not low < start[axis] < high:
+                return False
+            continue
+        t0 = (low - start[axis]) / delta[axis]
+        t1 = (high - start[axis]) / delta[axis]
+        t_low, t_high = max(t_low, min(t0, t1)), min(t_high, max(t0, t1))
+    return t_high - t_low > 1e-9
+
+
+def _zone_centre(zone) -> tuple[float, float]:
+    return ((zone.min_x + zone.max_x) / 2, (zone.min_y + zone.max_y) / 2)
+
+
+def plan_shopper(config: StoreConfig, shopper: Shopper) -> ShopperPlan:
+    """The shopper's whole visit: entry, every reach in order, exit. Pure function."""
+    floor_plan = _FloorPlan(config)
+    slots = {slot.id: (shelf, slot) for shelf in config.shelves for slot in shelf.slots}
+    position = _zone_centre(config.gates_of_kind('entry')[0].zone)
+    t_s = shopper.arrival_s
+    times, points = [t_s], [position]
+    reaches = []
+
+    def walk_to(goal: tuple[float, float]) -> None:
+        nonlocal t_s, position
+        for waypoint in floor_plan.path(position, goal)[1:]:
+            t_s += math.dist(position, waypoint) / shopper.walking_speed_mps
+            position = waypoint
+            times.append(t_s)
+            points.append(position)
+
+    for index, visit in enumerate(shopper.visits):
+        shelf, slot = slots[visit.slot_id]
+        walk_to(slot_standing_point(shelf, slot.x_m))
+        press_start = t_s + REACH_DELAY_S
+        press_end = press_start + press_duration_s(visit.quantity)
+        leave = press_end + visit.dwell_s
+        reaches.append(Reach(index, shelf.id, slot.id, position[0], position[1], t_s,
+                             press_start, press_end, leave))
+        t_s = leave
+        times.append(t_s)
+        points.append(position)
+    walk_to(_zone_centre(config.gates_of_kind('exit')[0].zone))
+    return ShopperPlan(np.array(times), np.array(points), tuple(reaches), shopper.party_size)

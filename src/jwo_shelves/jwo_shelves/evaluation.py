@@ -41,6 +41,7 @@ class Score:
     matched: int
     identified: int               # matched with the right (sku, quantity), or both anomalies
     latencies_s: tuple[float, ...]
+    pairs: tuple[tuple[int, int], ...] = ()   # (true index, detection index) of each match
 
     @property
     def precision(self) -> float:
@@ -104,14 +105,15 @@ def score(truths: Sequence[TrueEvent], detections: Sequence[Detection],
                     direction in (None, _direction(event.kind, event.delta_g)):
                 cost[i, j] = offset_s
     matched = identified = 0
-    latencies = []
+    latencies, pairs = [], []
     if truths and detections:
         rows, columns = linear_sum_assignment(cost)
         for i, j in zip(rows, columns):
             if cost[i, j] >= big:
                 continue
             matched += 1
+            pairs.append((int(i), int(j)))
             identified += _correct(truths[i], detections[j].event)
             latencies.append((detections[j].published_ns - truths[i].settled_ns) / 1e9)
     return Score(true_events=len(truths), detected=len(detections), matched=matched,
-                 identified=identified, latencies_s=tuple(latencies))
+                 identified=identified, latencies_s=tuple(latencies), pairs=tuple(pairs))

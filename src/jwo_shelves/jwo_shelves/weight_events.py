@@ -56,7 +56,7 @@ class DetectorSettings:
     max_group_wait_s: float = 0.25     # longest wait for a touching plate to settle
     max_gap_s: float = 1.0             # a plate silent longer than this re-learns its baseline
     max_active_s: float = 30.0         # a plate moving longer than this re-learns its noise
-    min_valid_fraction: float = 0.5    # of a window's samples, for any decision
+    min_valid_fraction: float = 0.4    # of a window's samples, for any decision
 
     def __post_init__(self):
         for name in ('window_s', 'noise_stddev_g', 'trigger_sigmas', 'settle_sigmas',
@@ -241,7 +241,8 @@ class ShelfWeightDetector:
         window_sum, window_squares, window_count = totals[:, 0], totals[:, 1], totals[:, 2]
         with np.errstate(all='ignore'):
             mean = window_sum / window_count
-            trend = newer[:, 0] / newer[:, 2] - mean
+            # No reading in the newer half (a dropout) tells nothing about a trend.
+            trend = np.where(newer[:, 2] > 0, newer[:, 0] / newer[:, 2] - mean, 0.0)
             variance = window_squares / window_count - mean * mean
             # Sample variance (n-1) so a short window does not look quieter than it is.
             variance = np.maximum(variance, 0.0) * window_count / np.maximum(window_count - 1, 1)

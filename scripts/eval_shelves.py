@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Evaluation: shelf pick/put detection and item identification on simulator scenarios.
+
+Runs the event pipeline (the code the shelf event node runs, without ROS) on jwo_sim
+scenarios of each difficulty (noise, drift, dropouts, misplaced put-backs, products of
+near-identical weight side by side) and prints, against the simulator's ground truth:
+event precision, recall and F1; item+quantity accuracy; latency from the weight settling
+to the event coming out (sim time, including the 100 ms batching).
+
+    .venv/bin/python scripts/eval_shelves.py [--store config/london/store.yaml]
+        [--seeds 5] [--shoppers 8] [--seconds 120] [--difficulty easy medium hard]
+
+Targets: event F1 >= 0.99, item+quantity accuracy >= 98 %, latency <= 1.0 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_scenario(config, scenario):
+    from jwo_shelves.evaluation import Detection, TrueEvent
+    from jwo_shelves.planogram import ShelfPlanogram
+    from jwo_shelves.shelf_monitor import EventKind, ShelfMonitor
+    from jwo_sim.load_cells import load_cell_batches
+    from jwo_sim.simulation import simulate
+
+    result = simulate(config, scenario)
+    detections = []
+    for shelf_id, signal in result.signals.items():
+        monitor = ShelfMonitor(ShelfPlanogram.from_config(config, shelf_id))
+        last_ns = 0
+        for batch in load_cell_batches(signal):
+            start_ns = round(batch.stamp_s * 1e9)
+            last_ns = start_ns + round((batch.grams.shape[0] - 1) * 1e9 / batch.sample_rate_hz)
+            for event in monitor.process(batch.slot_ids, start_ns, batch.sample_rate_hz,
+                                         batch.grams):
+                detections.append(Detection(event, published_ns=last_ns))
+        detections += [Detection(event, published_ns=last_ns) for event in monitor.flush()]
+    return merge_concurrent(result.events), detections
+
+
+def merge_concurrent(events):
+    """True events as the plates can see them: reaches into one slot that overlap in time
+    and move the same product the same way are one weight change (the sum), because no
+    load cell can tell two hands apart; splitting them between shoppers is fusion's job."""
+    from jwo_shelves.evaluation import TrueEvent
+    from jwo_shelves.shelf_monitor import EventKind
+    kinds = {'pick': EventKind.PICK, 'put': EventKind.PUT}
+    merged: list[list] = []
+    for event in sorted(events, key=lambda e: e.t_start_s):
+        for group in merged:
+            last = group[-1]
+            if (last.slot_id, last.kind, last.sku) == (event.slot_id, event.kind, event.sku) \
+                    and event.t_start_s < max(e.t_settled_s for e in group):
+                group.append(event)
+                break
+        else:
+            merged.append([event])
+    return [TrueEvent(g[0].shelf_id, (g[0].slot_id,), kinds[g[0].kind], g[0].sku,
+                      sum(e.quantity for e in g), round(max(e.t_settled_s for e in g) * 1e9))
+            for g in merged], len(events) - len(merged)
+
+
+def mistakes(truths, detections, limit: int) -> list[str]:
+    """A few unmatched or misidentified events, to see what goes wrong."""
+    from jwo_shelves.evaluation import score
+    lines = []
+    for truth in truths:
+        nearby = [d for d in detections if d.event.shelf_id == truth.shelf_id
+                  and set(d.event.slot_ids) & set(truth.slot_ids)
+                  and abs(d.event.settled_ns - truth.settled_ns) <= 2e9]
+        if score([truth], nearby).identified:
+            continue
+        seen = '; '.join(f'{"+".join(d.event.slot_ids)} {d.event.kind.name} '
+                         f'{d.event.delta_g:+.1f} g ' + ','.join(
+                             f'{c.sku}x{c.quantity}:{c.probability:.2f}'
+                             for c in d.event.candidates[:3]) for d in nearby) or 'nothing'
+        lines.append(f'  at {truth.settled_ns / 1e9:7.2f} s {truth.shelf_id}/{truth.slot_ids[0]} '
+                     f'{truth.kind.name} {truth.sku} x{truth.quantity} -> {seen}')
+        if len(lines) >= limit:
+            break
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--store', default=str(ROOT / 'config' / 'london' / 'store.yaml'))
+    parser.add_argument('--seeds', type=int, default=5)
+    parser.add_argument('--shoppers', type=int, default=8)
+    parser.add_argument('--seconds', type=float, default=120.0)
+    parser.add_argument('--difficulty', nargs='+', default=['easy', 'medium', 'hard'])
+    parser.add_argument('--show-mistakes', type=int, default=5)
+    args = parser.parse_args()
+    from jwo_common.store_config import load_store_config
+    from jwo_shelves.evaluation import score
+    from jwo_sim.scenario import generate_scenario
+
+    config = load_store_config(args.store)
+    print(f'store {config.store.id}: {args.seeds} seeds x {args.shoppers} shoppers x '
+          f'{args.seconds:.0f} s per difficulty')
+    print(f'{"difficulty":<10} {"events":>6} {"found":>6} {"precision":>9} {"recall":>7} '
+          f'{"F1":>6} {"item+qty":>8} {"lat p50":>7} {"lat p95":>7} {"lat max":>7}')
+    worst_f1, worst_accuracy, worst_latency = 1.0, 1.0, 0.0
+    for difficulty in args.difficulty:
+        truths, detections, problems = [], [], []
+        concurrent = 0
+        for seed in range(args.seeds):
+            scenario = generate_scenario(config, seed=seed, n_shoppers=args.shoppers,
+                                         duration_s=args.seconds, difficulty=difficulty,
+                                         store_config_path=args.store)
+            (seed_truths, merges), seed_detections = run_scenario(config, scenario)
+            concurrent += merges
+            # Seeds are separate runs: keep their events apart by shifting time.
+            offset_ns = round(seed * (args.seconds + 100) * 1e9)
+            truths += [t.__class__(**{**t.__dict__, 'settled_ns': t.settled_ns + offset_ns})
+                       for t in seed_truths]
+            detections += [d.__class__(
+                event=d.event.__class__(**{**d.event.__dict__,
+                                           'settled_ns': d.event.settled_ns + offset_ns}),
+                published_ns=d.published_ns + offset_ns) for d in seed_detections]
+            problems += [f'  seed {seed}:' + line[1:] for line in
+                         mistakes(seed_truths, seed_detections, args.show_mistakes)]
+        result = score(truths, detections)
+        print(f'{difficulty:<10} {result.true_events:>6} {result.detected:>6} '
+              f'{result.precision:>9.4f} {result.recall:>7.4f} {result.f1:>6.4f} '
+              f'{result.identification_accuracy:>7.2%} '
+              f'{result.latency_percentile_s(50):>6.2f}s {result.latency_percentile_s(95):>6.2f}s '
+              f'{max(result.latencies_s, default=float("nan")):>6.2f}s')
+        kinds = Counter(d.event.kind.name for d in detections)
+        print(f'{"":<10} detected kinds: {dict(kinds)}; {concurrent} concurrent reaches into '
+              'one slot counted as one weight change')
+        slowest = sorted(zip(result.latencies_s, result.pairs), reverse=True)[:2]
+        for latency, (i, j) in slowest:
+            if latency > 0.8:
+                truth, event = truths[i], detections[j].event
+                print(f'  slow: {latency:.2f} s {truth.shelf_id}/{truth.slot_ids[0]} '
+                      f'{truth.kind.name} {truth.sku} x{truth.quantity} at '
+                      f'{truth.settled_ns / 1e9:.2f} s; detected {"+".join(event.slot_ids)} '
+                      f'settled {event.settled_ns / 1e9:.2f} s')
+        for line in problems[:args.show_mistakes]:
+            print(line)
+        worst_f1 = min(worst_f1, result.f1)
+        worst_accuracy = min(worst_accuracy, result.identification_accuracy)
+        worst_latency = max(worst_latency, max(result.latencies_s, default=0.0))
+    print(f'worst: F1 {worst_f1:.4f} (target >= 0.99), item+quantity {worst_accuracy:.2%} '
+          f'(target >= 98%), latency max {worst_latency:.2f} s (target <= 1.0 s)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,6 +1,8 @@
 """Bags: readable with embedded definitions, deterministic when decoded, clear errors."""
 
 import json
+import os
+import subprocess
 import shutil
 from pathlib import Path
 
@@ -115,3 +117,14 @@ def test_generate_refuses_an_existing_out_and_bad_store(bags, tmp_path, capsys):
     assert generate_main(['--store', str(bad), '--out', str(tmp_path / 'x')]) == 1
     error = capsys.readouterr().err
     assert error.count('\n') == 1 and str(bad) in error
+
+
+def test_committed_sample_bags_regenerate_bit_for_bit(tmp_path):
+    subprocess.run(['bash', str(ROOT / 'scripts' / 'generate_sample_bags.sh')], check=True,
+                   env={**os.environ, 'BAGS_DIR': str(tmp_path)}, capture_output=True)
+    committed = sorted(p.relative_to(ROOT / 'bags') for p in (ROOT / 'bags').rglob('*')
+                       if p.is_file() and p.parent != ROOT / 'bags')
+    assert committed == sorted(p.relative_to(tmp_path) for p in tmp_path.rglob('*') if p.is_file())
+    for relative in committed:
+        assert (tmp_path / relative).read_bytes() == (ROOT / 'bags' / relative).read_bytes(), \
+            f'bags/{relative} is stale: run scripts/generate_sample_bags.sh'

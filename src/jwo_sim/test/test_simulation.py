@@ -104,3 +104,16 @@ def test_batches_are_100_ms_rows_of_slots(result):
                for b in batches)
     assert batches[1].stamp_s == pytest.approx(0.1)
     np.testing.assert_array_equal(np.concatenate([b.grams for b in batches]), signal.grams)
+
+
+def test_fault_knobs_shape_the_signal():
+    config = load_store_config(ROOT / 'config' / 'london' / 'store.yaml')
+    scenario = generate_scenario(config, 4, 1, 60.0, 'easy')
+    for noise_g, dropout in ((0.5, 0.0), (6.0, 0.002)):
+        faults = scenario.faults.model_copy(update={'noise_g': noise_g, 'drift_g_per_min': 0.0,
+                                                    'dropout_probability': dropout})
+        quiet = scenario.model_copy(update={'shoppers': [], 'faults': faults})
+        grams = simulate(config, quiet).signals['shelf_a'].grams
+        assert np.isnan(grams).any() == (dropout > 0)
+        assert np.nanstd(grams - np.nanmedian(grams, axis=0), axis=0).mean() == \
+            pytest.approx(noise_g, rel=0.1)

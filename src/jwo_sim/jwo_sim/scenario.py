@@ -62,7 +62,8 @@ class Shopper(_Model):
 class Faults(_Model):
     noise_g: Annotated[float, Field(ge=0)] = 2.0          # gaussian, per sample
     drift_g_per_min: float = 0.0                          # slow creep of each plate
-    dropout_probability: Annotated[float, Field(ge=0, le=1)] = 0.0  # per sample: a NaN burst starts
+    # Per sample and plate: the chance that a burst of NaN readings starts there.
+    dropout_probability: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 
 class Scenario(_Model):

@@ -78,7 +78,8 @@ def _round(value: float) -> float:
     return round(float(value), 6)
 
 
-def simulate(config: StoreConfig, scenario: Scenario, source: str = 'scenario') -> SimulationResult:
+def simulate(config: StoreConfig, scenario: Scenario,
+             source: str = 'scenario') -> SimulationResult:
     """Runs the scenario; ScenarioError (naming `source`) if it does not fit the store or a
     shopper is still inside at the end."""
     check_scenario(scenario, config, source)

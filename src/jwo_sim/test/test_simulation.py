@@ -33,8 +33,9 @@ def test_shoppers_walk_from_entry_to_exit_around_shelves(result):
         for shelf in config.shelves:
             local = np.linalg.inv(shelf_to_map(shelf)) @ np.stack(
                 [x_m, y_m, np.zeros_like(x_m), np.ones_like(x_m)])
-            inside = ((local[0] > -CLEARANCE_M + 0.01) & (local[0] < shelf.width_m + CLEARANCE_M - 0.01)
-                      & (local[1] > -CLEARANCE_M + 0.01) & (local[1] < shelf.depth_m + CLEARANCE_M - 0.01))
+            margin = CLEARANCE_M - 0.01
+            inside = ((local[0] > -margin) & (local[0] < shelf.width_m + margin)
+                      & (local[1] > -margin) & (local[1] < shelf.depth_m + margin))
             assert not inside.any(), f'{shopper.account_token} walks through {shelf.id}'
         for reach in plan.reaches:
             shelf = config.shelf(reach.shelf_id)
@@ -78,7 +79,8 @@ def test_plates_end_where_the_events_leave_them(result):
             total_change = sum(e.delta_grams for e in result.events if e.slot_id == slot_id)
             start, end = np.nanmedian(grams[:30]), np.nanmedian(grams[-30:])
             drift = abs(result.scenario.faults.drift_g_per_min) * result.scenario.duration_s / 60
-            assert end - start == pytest.approx(total_change, abs=drift + 3 * result.scenario.faults.noise_g + 2)
+            tolerance = drift + 3 * result.scenario.faults.noise_g + 2
+            assert end - start == pytest.approx(total_change, abs=tolerance)
 
 
 def test_carts_are_picks_minus_put_backs(result):

@@ -23,6 +23,7 @@ setup(
     entry_points={
         'console_scripts': [
             'billing = jwo_billing.billing_node:main',
+            'billing_ledger = jwo_billing.ledger_cli:main',
         ],
     },
 )

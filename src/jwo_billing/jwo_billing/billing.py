@@ -135,16 +135,7 @@ class BillingCore:
                              capture.reference, capture.reason)
 
     def receipt(self, session_id: str) -> ReceiptRecord | None:
-        outcome = self._ledger.entry(session_id, 'outcome')
-        if outcome is None:
-            return None
-        intended = self._ledger.entry(session_id, 'charge_intended')
-        return ReceiptRecord(
-            receipt_id=self._ledger.key(session_id, 'sale'), session_id=session_id,
-            account_token=self._ledger.session(session_id).account_token,
-            status=ChargeStatus(outcome.detail['status']),
-            receipt=Receipt.from_record(intended.detail),
-            payment_reference=outcome.detail['reference'], reason=outcome.detail['reason'])
+        return receipt_record(self._ledger, session_id)
 
     def unpublished_receipts(self) -> list[ReceiptRecord]:
         return [self.receipt(session_id) for session_id in
@@ -176,6 +167,20 @@ class BillingCore:
             except GatewayTimeout:
                 continue
         return None
+
+
+def receipt_record(ledger: Ledger, session_id: str) -> ReceiptRecord | None:
+    """The session's final receipt, or None while it has no outcome."""
+    outcome = ledger.entry(session_id, 'outcome')
+    if outcome is None:
+        return None
+    intended = ledger.entry(session_id, 'charge_intended')
+    return ReceiptRecord(
+        receipt_id=ledger.key(session_id, 'sale'), session_id=session_id,
+        account_token=ledger.session(session_id).account_token,
+        status=ChargeStatus(outcome.detail['status']),
+        receipt=Receipt.from_record(intended.detail),
+        payment_reference=outcome.detail['reference'], reason=outcome.detail['reason'])
 
 
 def _result(result: PaymentResult) -> dict:

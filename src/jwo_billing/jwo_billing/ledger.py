@@ -113,6 +113,12 @@ class Ledger:
             'FROM sessions WHERE session_id = ?', (session_id,)).fetchone()
         return Session(*row) if row else None
 
+    def sessions(self) -> list[Session]:
+        rows = self._db.execute(
+            'SELECT session_id, store_id, account_token, opened_at_ns, closed_at_ns '
+            'FROM sessions ORDER BY opened_at_ns, session_id')
+        return [Session(*row) for row in rows]
+
     def entries(self, session_id: str | None = None) -> list[LedgerEntry]:
         query = 'SELECT sequence, idempotency_key, session_id, step, at_ns, detail FROM entries'
         rows = self._db.execute(query + ' WHERE session_id = ? ORDER BY sequence', (session_id,)) \

@@ -112,6 +112,7 @@ def bench_ros(config, shelves, signals, seconds: float) -> tuple[float, int, int
         slot_ids = [[slot.id for slot in sorted(s.slots, key=lambda s: s.channel)]
                     for s in shelves]
         received = lambda: sum(s.health.total_samples for s in node._shelves.values())  # noqa: E731
+        produced = lambda: sum(sum(s.events.values()) for s in node._shelves.values())  # noqa: E731
         sent = 0
         began = time.perf_counter()
         for first in range(0, round(seconds * RATE_HZ), BATCH):
@@ -121,10 +122,10 @@ def bench_ros(config, shelves, signals, seconds: float) -> tuple[float, int, int
                 publisher.publish(load_cell_readings(shelf.id, f'{shelf.id}_link', ids, RATE_HZ,
                                                      start_ns, chunk))
                 sent += chunk.shape[0]
-            # Let the node catch up each 100 ms of data so no queue overflows.
-            spin_until(executor, lambda: received() >= sent, 30, 'the node to take every batch')
-        produced = lambda: sum(sum(s.events.values()) for s in node._shelves.values())  # noqa: E731
-        spin_until(executor, lambda: len(events) >= produced(), 30, 'every event delivered')
+            # Let the node and the event listener catch up each 100 ms of data so no
+            # queue overflows.
+            spin_until(executor, lambda: received() >= sent and len(events) >= produced(), 30,
+                       'the node to take every batch and its events to arrive')
         elapsed = time.perf_counter() - began
         return elapsed, len(events), sent
     finally:

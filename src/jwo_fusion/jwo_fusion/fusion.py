@@ -1,0 +1,317 @@
+"""The whole of fusion, ROS-free: camera detections, entry scans, shelf events and review
+decisions in; tracked shoppers, carts, exit events, review requests and alerts out.
+
+The node (and the evaluation script, and the benchmark) feed this one object, each input
+with its own sensor time; `now_s` is the newest sensor time seen, never a wall clock.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from jwo_common.store_config import StoreConfig
+from jwo_fusion.attribution import (AttributionSettings, EventKind, ShelfActivity, attribute,
+                                    slot_front_points)
+from jwo_fusion.carts import CartBook, CartSnapshot, Contribution
+from jwo_fusion.identity import Binding, EntryScan, IdentityBinder
+from jwo_fusion.review import (ReviewDecisionData, ReviewQueue, ReviewReason, ReviewRequestData,
+                               ReviewSettings, SessionCandidate, identity_request_id,
+                               review_reason, shelf_request_id)
+from jwo_fusion.tracker import (Detection, TrackerEvents, TrackerSettings, Tracker, TrackEstimate,
+                                TrackState)
+
+# Sessions less likely than this are not held for a review about the event.
+_HOLD_PROBABILITY = 0.05
+
+
+class AlertKind(enum.IntEnum):
+    # StoreAlert's kind constants.
+    LOSS_PREVENTION = 0
+    SECURITY = 1
+
+
+class SlotOutcome(enum.Enum):
+    PICK = 'pick'
+    PUT = 'put'
+    REVIEW = 'review'             # given to a cart but waits for a person
+    UNEXPLAINED = 'unexplained'   # no scanned shopper to give it to
+
+
+@dataclass(frozen=True)
+class FusionSettings:
+    tracker: TrackerSettings = TrackerSettings()
+    attribution: AttributionSettings = AttributionSettings()
+    review: ReviewSettings = ReviewSettings()
+    scan_before_s: float = 2.0
+    scan_after_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class ExitData:
+    event_id: str
+    gate_id: str
+    session_id: str
+    account_token: str
+    party_size: int
+    track_id: str
+    stamp_s: float
+
+
+@dataclass(frozen=True)
+class AlertData:
+    alert_id: str
+    kind: AlertKind
+    description: str
+    refs: tuple[str, ...]
+    stamp_s: float
+
+
+@dataclass
+class FusionOutputs:
+    carts: list[CartSnapshot] = field(default_factory=list)
+    exits: list[ExitData] = field(default_factory=list)
+    reviews: list[ReviewRequestData] = field(default_factory=list)
+    alerts: list[AlertData] = field(default_factory=list)
+    refused: str = ''             # why an input changed nothing, when it was refused
+
+    def extend(self, other: FusionOutputs) -> None:
+        self.carts += other.carts
+        self.exits += other.exits
+        self.reviews += other.reviews
+        self.alerts += other.alerts
+
+
+@dataclass(frozen=True)
+class ShopperView:
+    estimate: TrackEstimate
+    session_id: str
+    account_token: str
+    identity_confidence: float
+
+
+class StoreFusion:
+    def __init__(self, config: StoreConfig, settings: FusionSettings = FusionSettings()):
+        self.config = config
+        self.settings = settings
+        self.tracker = Tracker({g.id: g.zone for g in config.gates_of_kind('entry')},
+                               {g.id: g.zone for g in config.gates_of_kind('exit')},
+                               settings.tracker)
+        self.identity = IdentityBinder(settings.scan_before_s, settings.scan_after_s)
+        self.carts = CartBook()
+        self.reviews = ReviewQueue()
+        self._slot_points = slot_front_points(config)
+        self._seen_events: set[str] = set()
+        self._held_sessions: dict[str, set[str]] = {}      # event id -> sessions held for it
+        self.now_s = 0.0
+        # For the store view: what happened last at each slot and gate, and when.
+        self.slot_activity: dict[str, tuple[float, SlotOutcome]] = {}
+        self.gate_activity: dict[str, float] = {}
+
+    def on_detections(self, stamp_s: float, detections: Sequence[Detection]) -> FusionOutputs:
+        """One camera frame."""
+        self.now_s = max(self.now_s, stamp_s)
+        return self._tracker_events(self.tracker.update(stamp_s, detections))
+
+    def on_entry(self, scan: EntryScan) -> FusionOutputs:
+        self.now_s = max(self.now_s, scan.stamp_s)
+        outputs = FusionOutputs()
+        if not any(g.id == scan.gate_id for g in self.config.gates_of_kind('entry')):
+            outputs.refused = f'entry {scan.event_id!r} at unknown entry gate {scan.gate_id!r}'
+            return outputs
+        self.carts.open(scan.session_id, scan.account_token)
+        self.gate_activity[scan.gate_id] = scan.stamp_s
+        self._bound(self.identity.on_scan(scan, self.now_s), outputs)
+        return outputs
+
+    def on_shelf_activity(self, activity: ShelfActivity) -> FusionOutputs:
+        self.now_s = max(self.now_s, activity.settled_s)
+        outputs = FusionOutputs()
+        if activity.event_id in self._seen_events:
+            return outputs      # a replay of an event already given to a cart
+        self._seen_events.add(activity.event_id)
+        tracks = [t for t in self.tracker.tracks if t.birth_gate]
+        attribution = attribute(activity, tracks, self._slot_points, self.settings.attribution)
+        by_session: dict[str, tuple[float, str]] = {}     # session -> (probability, likeliest track)
+        for track_id, probability in sorted(attribution.probabilities.items(),
+                                            key=lambda item: -item[1]):
+            session_id = self.identity.session_of_track.get(track_id, '')
+            total, track = by_session.get(session_id, (0.0, track_id))
+            by_session[session_id] = (total + probability, track)
+        ranked = sorted(by_session.items(), key=lambda item: -item[1][0])
+        candidates = tuple(SessionCandidate(session_id, track_id, probability)
+                           for session_id, (probability, track_id) in ranked)
+        where = f'{activity.shelf_id}/{"+".join(activity.slot_ids)}'
+        best_session, (best_probability, best_track) = ranked[0] if ranked else ('', (0.0, ''))
+
+        if activity.kind == EventKind.ANOMALY or not activity.candidates:
+            # jwo_shelves already alerts on these; a person may still know who did it.
+            self._request(outputs, activity, ReviewReason.ANOMALY, best_probability, candidates,
+                          f'{abs(activity.delta_grams):.0f} g change at {where} matches no '
+                          'product')
+            self._mark_slots(activity, SlotOutcome.UNEXPLAINED)
+            return outputs
+        item = activity.candidates[0]
+        if not ranked or attribution.nobody >= best_probability or not best_session:
+            who = (f'shopper {best_track} who entered without a scan' if ranked and
+                   attribution.nobody < best_probability else 'no shopper near the shelf')
+            outputs.alerts.append(AlertData(
+                f'alert-{activity.event_id}', AlertKind.LOSS_PREVENTION,
+                f'{item.quantity} x {item.sku} {_verb(activity.kind)} {where} by {who}',
+                (activity.event_id, *activity.slot_ids, *((best_track,) if best_track else ())),
+                activity.settled_s))
+            self._request(outputs, activity, ReviewReason.ANOMALY, attribution.nobody,
+                          candidates, f'{item.quantity} x {item.sku} {_verb(activity.kind)} '
+                          f'{where}: {who}')
+            self._mark_slots(activity, SlotOutcome.UNEXPLAINED)
+            return outputs
+
+        reason = review_reason(best_probability, item.probability, self.settings.review)
+        sign = 1 if activity.kind == EventKind.PICK else -1
+        outputs.carts.append(self.carts.set(
+            best_session, activity.event_id,
+            (Contribution(item.sku, sign * item.quantity, best_probability * item.probability,
+                          best_track),), reason is not None, activity.settled_s))
+        self._mark_slots(activity, SlotOutcome.REVIEW if reason is not None
+                         else SlotOutcome.PICK if sign > 0 else SlotOutcome.PUT)
+        if reason is not None:
+            held = {best_session}
+            for candidate in candidates[1:]:
+                if candidate.session_id and candidate.probability >= _HOLD_PROBABILITY:
+                    outputs.carts.append(self.carts.mark_pending(
+                        candidate.session_id, activity.event_id, activity.settled_s))
+                    held.add(candidate.session_id)
+            self._held_sessions[activity.event_id] = held
+            confidence = best_probability if reason == ReviewReason.ATTRIBUTION \
+                else item.probability
+            self._request(outputs, activity, reason, confidence, candidates,
+                          f'{item.quantity} x {item.sku} {_verb(activity.kind)} {where}: '
+                          + (f'shopper {best_track} only {best_probability:.0%} likely'
+                             if reason == ReviewReason.ATTRIBUTION else
+                             f'product only {item.probability:.0%} likely'))
+        return outputs
+
+    def on_decision(self, decision: ReviewDecisionData) -> FusionOutputs:
+        outputs = FusionOutputs()
+        if decision.session_id and not decision.dismissed and \
+                not self.carts.has(decision.session_id):
+            outputs.refused = (f'decision for {decision.request_id!r} names unknown session '
+                               f'{decision.session_id!r}')
+            return outputs
+        request, why = self.reviews.decide(decision)
+        if request is None:
+            outputs.refused = why
+            return outputs
+        stamp_s = self.now_s
+        if request.reason == ReviewReason.IDENTITY:
+            if not decision.dismissed:
+                self._move_track(request.track_id, decision.session_id, stamp_s, outputs)
+            return outputs
+        activity = request.activity
+        event_id = activity.event_id
+        changed: dict[str, CartSnapshot] = {}
+        for session_id in set(self.carts.sessions_with(event_id)) | \
+                self._held_sessions.pop(event_id, set()):
+            changed[session_id] = self.carts.remove(session_id, event_id, stamp_s)
+        if not decision.dismissed:
+            sign = -1 if activity.kind == EventKind.PUT or (
+                activity.kind == EventKind.ANOMALY and activity.delta_grams > 0) else 1
+            parts = tuple(Contribution(item.sku, sign * int(item.quantity), 1.0)
+                          for item in decision.items if item.quantity > 0)
+            changed[decision.session_id] = self.carts.set(decision.session_id, event_id, parts,
+                                                          False, stamp_s)
+        outputs.carts += sorted(changed.values(), key=lambda cart: cart.session_id)
+        return outputs
+
+    def advance(self, now_s: float) -> FusionOutputs:
+        """Ages tracks and scans to `now_s` (call it periodically, with sensor time)."""
+        self.now_s = max(self.now_s, now_s)
+        outputs = self._tracker_events(self.tracker.advance(self.now_s))
+        bindings, unclaimed = self.identity.update(self.now_s)
+        self._bound(bindings, outputs)
+        for track_id in unclaimed:
+            outputs.alerts.append(AlertData(
+                f'alert-unscanned-{track_id}', AlertKind.SECURITY,
+                f'shopper {track_id} entered without an entry scan', (track_id,), self.now_s))
+        return outputs
+
+    def shoppers(self, now_s: float | None = None) -> list[ShopperView]:
+        result = []
+        for estimate in self.tracker.estimates(self.now_s if now_s is None else now_s):
+            session_id = self.identity.session_of_track.get(estimate.track_id, '')
+            session = self.identity.sessions.get(session_id)
+            result.append(ShopperView(
+                estimate, session_id, session.account_token if session else '',
+                self.identity.confidence_of_track.get(estimate.track_id, 0.0)))
+        return result
+
+    def cart(self, session_id: str) -> CartSnapshot:
+        return self.carts.cart(session_id)
+
+    def _tracker_events(self, events: TrackerEvents) -> FusionOutputs:
+        outputs = FusionOutputs()
+        for track in events.confirmed:
+            self._bound(self.identity.on_track_born(track.track_id, track.birth_gate,
+                                                    track.born_s, self.now_s), outputs)
+        for track in events.reacquired:
+            self.identity.track_back(track.track_id)
+        for track in events.lost:
+            self.identity.track_gone(track.track_id, exited=False)
+        for track in events.exited:
+            self.gate_activity[track.exit_gate] = track.last_seen_s
+            session = self.identity.track_gone(track.track_id, exited=True)
+            if session is None:
+                continue
+            if self.carts.cart(session.session_id).revision == 0:
+                # Billing charges the latest cart it has; an untouched one is still sent.
+                outputs.carts.append(self.carts.set(session.session_id, f'exit-{session.session_id}',
+                                                    (), False, track.last_seen_s))
+            outputs.exits.append(ExitData(
+                f'exit-{session.session_id}', track.exit_gate, session.session_id,
+                session.account_token, session.scan.party_size, track.track_id,
+                track.last_seen_s))
+        return outputs
+
+    def _bound(self, bindings: list[Binding], outputs: FusionOutputs) -> None:
+        for binding in bindings:
+            if binding.confidence >= self.settings.review.attribution_threshold:
+                continue
+            share = 1.0 / max(1, len(binding.waiting_tracks))
+            self._request(outputs, None, ReviewReason.IDENTITY, binding.confidence,
+                          tuple(SessionCandidate(binding.session_id, track_id, share)
+                                for track_id in binding.waiting_tracks),
+                          f'{len(binding.waiting_tracks)} people at the entry for the scan of '
+                          f'session {binding.session_id}; shopper {binding.track_id} got it',
+                          track_id=binding.track_id,
+                          request_id=identity_request_id(binding.track_id, binding.session_id))
+
+    def _request(self, outputs: FusionOutputs, activity: ShelfActivity | None,
+                 reason: ReviewReason, confidence: float,
+                 candidates: tuple[SessionCandidate, ...], description: str,
+                 track_id: str = '', request_id: str = '') -> None:
+        request = ReviewRequestData(request_id or shelf_request_id(activity.event_id), reason,
+                                    confidence, activity, candidates, description,
+                                    activity.settled_s if activity else self.now_s, track_id)
+        if self.reviews.add(request):
+            outputs.reviews.append(request)
+
+    def _move_track(self, track_id: str, session_id: str, stamp_s: float,
+                    outputs: FusionOutputs) -> None:
+        """Gives a track, and the events it made, to another session."""
+        old_session = self.identity.session_of_track.get(track_id, '')
+        self.identity.reassign(track_id, session_id)
+        if not old_session or old_session == session_id:
+            return
+        for event_id, parts in self.carts.contributions(old_session).items():
+            if any(part.track_id == track_id for part in parts):
+                outputs.carts.append(self.carts.remove(old_session, event_id, stamp_s))
+                outputs.carts.append(self.carts.set(session_id, event_id, parts, False, stamp_s))
+
+    def _mark_slots(self, activity: ShelfActivity, outcome: SlotOutcome) -> None:
+        for slot_id in activity.slot_ids:
+            self.slot_activity[slot_id] = (activity.settled_s, outcome)
+
+
+def _verb(kind: EventKind) -> str:
+    return 'put on' if kind == EventKind.PUT else 'taken from'

@@ -1,0 +1,182 @@
+"""Who a track is: the account scanned at the entry gate, never a face (ROS-free).
+
+An entry scan (GateEvent ENTRY) opens a session for `party_size` people. The tracks born in
+that gate's zone are paired with the scans of that gate in arrival order, within a time
+window around the scan: a scan and the person who made it appear at the gate together, in
+either order, since the detector may see the shopper before or after the app code is read.
+A group (party_size > 1) binds that many tracks to one session and one cart.
+
+The binding's confidence says how much choice there was: 1 when exactly one person and one
+scan were waiting at the gate, less when several people stood there for fewer scans.
+A track that no scan claims in time entered without scanning and is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class EntryScan:
+    event_id: str
+    session_id: str
+    gate_id: str
+    account_token: str
+    party_size: int
+    stamp_s: float
+
+
+@dataclass(frozen=True)
+class Binding:
+    track_id: str
+    session_id: str
+    account_token: str
+    confidence: float
+    waiting_tracks: tuple[str, ...]       # who else could have made the scan (for review)
+
+
+@dataclass
+class Session:
+    scan: EntryScan
+    track_ids: list[str] = field(default_factory=list)
+    gone_track_ids: set[str] = field(default_factory=set)    # exited or lost
+    exited_track_ids: set[str] = field(default_factory=set)
+    exited: bool = False                                     # the EXIT event was sent
+
+    @property
+    def session_id(self) -> str:
+        return self.scan.session_id
+
+    @property
+    def account_token(self) -> str:
+        return self.scan.account_token
+
+
+@dataclass
+class _WaitingTrack:
+    track_id: str
+    gate_id: str
+    born_s: float
+
+
+class IdentityBinder:
+    """Pairs entry scans with the tracks born at their gate.
+
+    A track born within [-scan_before_s, scan_after_s] of a scan (the window grows by
+    `party_lag_s` per extra party member) pairs with the scan nearest in time at once. One
+    that no scan is near waits `scan_before_s` for its scan to arrive, then takes the
+    nearest scan still open within `late_scan_s` before it (a shopper who lingered at the
+    gate), with lower confidence; failing that, it entered without scanning.
+    """
+
+    def __init__(self, scan_before_s: float = 2.0, scan_after_s: float = 3.0,
+                 party_lag_s: float = 1.5, late_scan_s: float = 15.0):
+        self._scan_before_s = scan_before_s
+        self._scan_after_s = scan_after_s
+        self._party_lag_s = party_lag_s
+        self._late_scan_s = late_scan_s
+        self._open_scans: list[list] = []          # [scan, places left]
+        self._waiting: list[_WaitingTrack] = []
+        self.sessions: dict[str, Session] = {}
+        self.session_of_track: dict[str, str] = {}
+        self.confidence_of_track: dict[str, float] = {}
+
+    def on_scan(self, scan: EntryScan, now_s: float) -> list[Binding]:
+        if scan.session_id in self.sessions:
+            return []           # a duplicate of a scan already handled
+        self.sessions[scan.session_id] = Session(scan)
+        self._open_scans.append([scan, max(1, scan.party_size)])
+        return self._pair(now_s)
+
+    def on_track_born(self, track_id: str, gate_id: str, born_s: float,
+                      now_s: float) -> list[Binding]:
+        self._waiting.append(_WaitingTrack(track_id, gate_id, born_s))
+        return self._pair(now_s)
+
+    def update(self, now_s: float) -> tuple[list[Binding], list[str]]:
+        """Late pairings, and the tracks no scan claimed in time (entered without scanning)."""
+        bindings = self._pair(now_s)
+        unclaimed = [w.track_id for w in self._waiting
+                     if now_s - w.born_s > self._scan_before_s and not self._late_scans(w)]
+        self._waiting = [w for w in self._waiting if w.track_id not in unclaimed]
+        self._open_scans = [entry for entry in self._open_scans
+                            if now_s - entry[0].stamp_s <= self._late_scan_s + self._window(
+                                entry[0])[1]]
+        return bindings, unclaimed
+
+    def track_gone(self, track_id: str, exited: bool) -> Session | None:
+        """Records that a track exited or was lost; returns its session, once, when every
+        member is gone and at least one of them through an exit (the moment to send EXIT)."""
+        session = self.sessions.get(self.session_of_track.get(track_id, ''))
+        if session is None:
+            return None
+        session.gone_track_ids.add(track_id)
+        if exited:
+            session.exited_track_ids.add(track_id)
+        if session.exited or not session.exited_track_ids or \
+                not set(session.track_ids) <= session.gone_track_ids:
+            return None
+        session.exited = True
+        return session
+
+    def track_back(self, track_id: str) -> None:
+        """A lost track was seen again."""
+        session = self.sessions.get(self.session_of_track.get(track_id, ''))
+        if session is not None:
+            session.gone_track_ids.discard(track_id)
+
+    def reassign(self, track_id: str, session_id: str, confidence: float = 1.0) -> None:
+        """A reviewer's answer to an identity question."""
+        old = self.sessions.get(self.session_of_track.get(track_id, ''))
+        if old is not None and track_id in old.track_ids:
+            old.track_ids.remove(track_id)
+        self.sessions[session_id].track_ids.append(track_id)
+        self.session_of_track[track_id] = session_id
+        self.confidence_of_track[track_id] = confidence
+
+    def _window(self, scan: EntryScan) -> tuple[float, float]:
+        return (-self._scan_before_s,
+                self._scan_after_s + self._party_lag_s * (max(1, scan.party_size) - 1))
+
+    def _near(self, scan: EntryScan, waiting: _WaitingTrack) -> bool:
+        low, high = self._window(scan)
+        return waiting.gate_id == scan.gate_id and low <= waiting.born_s - scan.stamp_s <= high
+
+    def _late_scans(self, waiting: _WaitingTrack) -> list:
+        return [entry for entry in self._open_scans if entry[0].gate_id == waiting.gate_id
+                and 0 <= waiting.born_s - entry[0].stamp_s <= self._late_scan_s
+                + self._window(entry[0])[1]]
+
+    def _pair(self, now_s: float) -> list[Binding]:
+        bindings = []
+        while True:
+            options = [(abs(w.born_s - entry[0].stamp_s), False, w, entry)
+                       for w in self._waiting for entry in self._open_scans
+                       if self._near(entry[0], w)]
+            if not options:
+                options = [(w.born_s - entry[0].stamp_s, True, w, entry)
+                           for w in self._waiting if now_s - w.born_s > self._scan_before_s
+                           for entry in self._late_scans(w)]
+            if not options:
+                return bindings
+            _, late, waiting, entry = min(options, key=lambda option: option[0])
+            scan, places = entry
+            rivals = [w for w in self._waiting if self._near(scan, w)] or [waiting]
+            sessions_near = sum(1 for other, _ in self._open_scans if self._near(other, waiting))
+            # Several scans near in time, or more people than places: the nearest is a guess.
+            if late:
+                confidence = 0.5
+            elif sessions_near <= 1:
+                confidence = min(1.0, places / len(rivals))
+            else:
+                confidence = 1.0 / max(sessions_near, len(rivals))
+            self._waiting.remove(waiting)
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._open_scans.remove(entry)
+            session = self.sessions[scan.session_id]
+            session.track_ids.append(waiting.track_id)
+            self.session_of_track[waiting.track_id] = scan.session_id
+            self.confidence_of_track[waiting.track_id] = confidence
+            bindings.append(Binding(waiting.track_id, scan.session_id, scan.account_token,
+                                    confidence, tuple(w.track_id for w in rivals)))

@@ -1,0 +1,105 @@
+"""The human review queue (ROS-free): what the stack is not sure enough about goes to a
+person with its evidence, and their decision comes back.
+
+A request is raised when the most probable shopper's session falls below
+`attribution_threshold`, when the most probable product/quantity falls below
+`item_threshold`, when a weight change has no shopper to explain it, or when an entry scan
+had several people to choose from. A decision names the request; decisions for unknown
+requests are refused, a repeated decision changes nothing, and a later different decision
+for the same request replaces the earlier one (a reviewer correcting themselves).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from jwo_fusion.attribution import ItemCandidate, ShelfActivity
+
+
+class ReviewReason(enum.IntEnum):
+    # ReviewRequest's reason constants.
+    ATTRIBUTION = 0
+    ITEM = 1
+    IDENTITY = 2
+    ANOMALY = 3
+
+
+@dataclass(frozen=True)
+class ReviewSettings:
+    attribution_threshold: float = 0.9
+    item_threshold: float = 0.9
+
+
+@dataclass(frozen=True)
+class SessionCandidate:
+    session_id: str
+    track_id: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class ReviewRequestData:
+    request_id: str
+    reason: ReviewReason
+    confidence: float
+    activity: ShelfActivity | None       # None for IDENTITY
+    candidates: tuple[SessionCandidate, ...]     # most probable first
+    description: str
+    stamp_s: float
+    track_id: str = ''                   # IDENTITY: the track whose account is in question
+
+
+@dataclass(frozen=True)
+class ReviewDecisionData:
+    request_id: str
+    reviewer_id: str
+    dismissed: bool
+    session_id: str
+    items: tuple[ItemCandidate, ...]
+
+
+def shelf_request_id(event_id: str) -> str:
+    return f'review-{event_id}'
+
+
+def identity_request_id(track_id: str, session_id: str) -> str:
+    return f'review-identity-{session_id}-{track_id}'
+
+
+def review_reason(session_probability: float, item_probability: float,
+                  settings: ReviewSettings) -> ReviewReason | None:
+    if session_probability < settings.attribution_threshold:
+        return ReviewReason.ATTRIBUTION
+    if item_probability < settings.item_threshold:
+        return ReviewReason.ITEM
+    return None
+
+
+class ReviewQueue:
+    def __init__(self):
+        self._requests: dict[str, ReviewRequestData] = {}
+        self._decisions: dict[str, ReviewDecisionData] = {}
+
+    def add(self, request: ReviewRequestData) -> bool:
+        """False when the request was already raised (a replayed event)."""
+        if request.request_id in self._requests:
+            return False
+        self._requests[request.request_id] = request
+        return True
+
+    @property
+    def open_requests(self) -> list[ReviewRequestData]:
+        return [r for r_id, r in self._requests.items() if r_id not in self._decisions]
+
+    def decide(self, decision: ReviewDecisionData) -> tuple[ReviewRequestData | None, str]:
+        """(the request it answers, '') to apply it, or (None, why it changes nothing)."""
+        request = self._requests.get(decision.request_id)
+        if request is None:
+            return None, f'decision for unknown request {decision.request_id!r}'
+        if self._decisions.get(decision.request_id) == decision:
+            return None, f'decision for {decision.request_id!r} repeated'
+        if not decision.dismissed and not decision.session_id:
+            return None, f'decision for {decision.request_id!r} names no session'
+        self._decisions[decision.request_id] = decision
+        return request, ''

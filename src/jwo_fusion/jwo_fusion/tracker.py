@@ -1,0 +1,326 @@
+"""Shopper tracks on the store floor from the detections of many overlapping cameras
+(ROS-free; time is passed in).
+
+Every camera frame is one measurement step: its detections are gated (Mahalanobis, on the
+innovation of each track's constant-velocity Kalman filter) and assigned to tracks with
+`scipy.optimize.linear_sum_assignment`. Cameras overlap, so the same person is seen by several
+of them; because each frame updates the existing tracks in turn, a person seen by two cameras
+feeds one track instead of making two. Tracks are born only in an entry gate zone (where the
+entry scan binds them to an account) and end in an exit gate zone. A track that stops being
+seen coasts on its prediction with growing covariance (occlusion, crowding); after
+`max_coast_s` it is LOST, and a person who is seen again away from the entry is picked up
+by the lost track they most plausibly are, so they keep their identity.
+
+Filters are predicted lazily, only when a detection is applied to them: for the white-noise
+acceleration model one prediction over dt1 + dt2 equals two over dt1 and dt2, so skipping the
+steps where a track is not seen changes nothing and saves most of the work.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from filterpy.kalman import KalmanFilter
+from scipy.optimize import linear_sum_assignment
+
+from jwo_common.store_config import Zone
+
+
+class TrackState(enum.IntEnum):
+    # The first four values are TrackedShopper's state constants.
+    TENTATIVE = 0
+    CONFIRMED = 1
+    OCCLUDED = 2
+    EXITED = 3
+    LOST = 4            # coasted too long; waits to be picked up again (not published)
+
+
+LIVE_STATES = (TrackState.TENTATIVE, TrackState.CONFIRMED, TrackState.OCCLUDED)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One person seen by one camera, already on the floor in `map`."""
+
+    x: float
+    y: float
+    stddev_m: float = 0.08
+    confidence: float = 1.0
+    reach_point: tuple[float, float, float] | None = None   # None: not reaching
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    accel_noise: float = 2.0              # white-noise acceleration density, m^2/s^3
+    initial_speed_stddev_mps: float = 1.0
+    min_detection_stddev_m: float = 0.03  # a detector that claims better is not trusted
+    min_confidence: float = 0.3
+    gate_chi2: float = 13.8               # 99.9 % of a 2-dof innovation
+    max_gate_m: float = 1.5               # however uncertain a coasting track, no further
+    max_extrapolation_s: float = 1.0
+    confirm_hits: int = 3
+    tentative_timeout_s: float = 0.5      # a tentative track not seen for this long is dropped
+    occluded_after_s: float = 0.3
+    max_coast_s: float = 4.0
+    lost_keep_s: float = 120.0
+    birth_clearance_m: float = 0.6        # no new track this close to a live one
+    reacquire_speed_mps: float = 1.5      # how far a lost person can have walked
+    reacquire_margin_m: float = 1.0
+    history_s: float = 30.0               # positions and reaches kept for attribution
+    history_step_s: float = 0.05
+
+
+@dataclass
+class Track:
+    track_id: str
+    kf: KalmanFilter
+    time_s: float                          # time of the filter's state
+    born_s: float
+    state: TrackState = TrackState.TENTATIVE
+    birth_gate: str = ''                   # entry gate zone it was born in; '' = seen again elsewhere
+    hits: int = 1
+    last_seen_s: float = 0.0
+    lost_s: float = 0.0
+    exit_gate: str = ''
+    positions: deque = field(default_factory=deque)   # (t, x, y) after each update
+    reaches: deque = field(default_factory=deque)     # (t, x, y, z) of the hand
+
+    @property
+    def position(self) -> np.ndarray:
+        return self.kf.x[:2, 0]
+
+
+@dataclass(frozen=True)
+class TrackEstimate:
+    """A track predicted to a time, for publishing."""
+
+    track_id: str
+    state: TrackState
+    x: float
+    y: float
+    vx: float
+    vy: float
+    covariance: np.ndarray                # 4x4 over (x, y, vx, vy)
+
+
+@dataclass
+class TrackerEvents:
+    confirmed: list[Track] = field(default_factory=list)     # born in an entry zone
+    reacquired: list[Track] = field(default_factory=list)    # a lost track seen again
+    exited: list[Track] = field(default_factory=list)
+    lost: list[Track] = field(default_factory=list)
+
+    def extend(self, other: TrackerEvents) -> None:
+        for name in ('confirmed', 'reacquired', 'exited', 'lost'):
+            getattr(self, name).extend(getattr(other, name))
+
+
+def transition(dt: float, max_extrapolation_s: float = np.inf) -> np.ndarray:
+    """Constant velocity, but a track unseen for long is not carried beyond
+    `max_extrapolation_s` of motion: people stop, turn and wait where no camera sees them."""
+    moved = min(dt, max_extrapolation_s)
+    return np.array([[1.0, 0.0, moved, 0.0], [0.0, 1.0, 0.0, moved],
+                     [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+
+
+def process_noise(dt: float, accel_noise: float) -> np.ndarray:
+    a, b, c = dt ** 3 / 3, dt ** 2 / 2, dt
+    return accel_noise * np.array([[a, 0, b, 0], [0, a, 0, b], [b, 0, c, 0], [0, b, 0, c]])
+
+
+class Tracker:
+    def __init__(self, entry_zones: dict[str, Zone], exit_zones: dict[str, Zone],
+                 settings: TrackerSettings = TrackerSettings()):
+        self._entry_zones = entry_zones
+        self._exit_zones = exit_zones
+        self.settings = settings
+        self._tracks: list[Track] = []
+        self._ids = itertools.count(1)
+
+    @property
+    def tracks(self) -> list[Track]:
+        return list(self._tracks)
+
+    def track(self, track_id: str) -> Track | None:
+        return next((t for t in self._tracks if t.track_id == track_id), None)
+
+    def update(self, stamp_s: float, detections: Sequence[Detection]) -> TrackerEvents:
+        """One camera frame: all it saw at `stamp_s`."""
+        s = self.settings
+        detections = [d for d in detections if d.confidence >= s.min_confidence]
+        live = [t for t in self._tracks if t.state in LIVE_STATES]
+        assigned_tracks, assigned_detections = self._associate(live, detections, stamp_s)
+        events = TrackerEvents()
+        for track_index, detection_index in zip(assigned_tracks, assigned_detections):
+            track = live[track_index]
+            self._correct(track, detections[detection_index], stamp_s)
+            if track.state == TrackState.TENTATIVE and track.hits >= s.confirm_hits:
+                track.state = TrackState.CONFIRMED
+                if track.birth_gate:
+                    events.confirmed.append(track)
+            elif track.state == TrackState.OCCLUDED:
+                track.state = TrackState.CONFIRMED
+            if track.state == TrackState.CONFIRMED and track.birth_gate:
+                gate = _zone_at(self._exit_zones, *track.position)
+                if gate:
+                    track.state, track.exit_gate = TrackState.EXITED, gate
+                    events.exited.append(track)
+        taken = set(assigned_detections)
+        for index, detection in enumerate(detections):
+            if index not in taken:
+                self._maybe_start(detection, stamp_s)
+        events.reacquired.extend(self._reacquire(stamp_s))
+        events.extend(self.advance(stamp_s))
+        return events
+
+    def advance(self, now_s: float) -> TrackerEvents:
+        """Ages the tracks to `now_s`: occlusion, loss, dropping stale ones."""
+        s = self.settings
+        events = TrackerEvents()
+        kept = []
+        for track in self._tracks:
+            unseen_s = now_s - track.last_seen_s
+            if track.state == TrackState.TENTATIVE and unseen_s > s.tentative_timeout_s:
+                continue
+            if track.state == TrackState.CONFIRMED and unseen_s > s.occluded_after_s:
+                track.state = TrackState.OCCLUDED
+            if track.state == TrackState.OCCLUDED and unseen_s > s.max_coast_s:
+                if not track.birth_gate:
+                    continue    # seen away from the entry, never matched to anyone lost
+                track.state, track.lost_s = TrackState.LOST, now_s
+                events.lost.append(track)
+            if track.state == TrackState.LOST and now_s - track.lost_s > s.lost_keep_s:
+                continue
+            if track.state == TrackState.EXITED and unseen_s > s.history_s:
+                continue
+            kept.append(track)
+        self._tracks = kept
+        return events
+
+    def estimates(self, now_s: float, states=LIVE_STATES + (TrackState.EXITED,)
+                  ) -> list[TrackEstimate]:
+        """Every track born at an entry and in `states`, predicted to `now_s` (the filters are
+        left untouched)."""
+        result = []
+        for track in self._tracks:
+            if track.state not in states or not track.birth_gate:
+                continue
+            dt = max(0.0, now_s - track.time_s) if track.state != TrackState.EXITED else 0.0
+            f = transition(dt, self.settings.max_extrapolation_s)
+            x = f @ track.kf.x[:, 0]
+            p = f @ track.kf.P @ f.T + process_noise(dt, self.settings.accel_noise)
+            result.append(TrackEstimate(track.track_id, track.state, float(x[0]), float(x[1]),
+                                        float(x[2]), float(x[3]), p))
+        return result
+
+    def _associate(self, tracks: list[Track], detections: list[Detection],
+                   stamp_s: float) -> tuple[list[int], list[int]]:
+        if not tracks or not detections:
+            return [], []
+        q = self.settings.accel_noise
+        x = np.array([t.kf.x[:, 0] for t in tracks])
+        p = np.array([t.kf.P for t in tracks])
+        dt = np.maximum(0.0, stamp_s - np.array([t.time_s for t in tracks]))
+        moved = np.minimum(dt, self.settings.max_extrapolation_s)
+        predicted = x[:, :2] + moved[:, None] * x[:, 2:]
+        dt_, moved_ = dt[:, None, None], moved[:, None, None]
+        p_pos = (p[:, :2, :2] + moved_ * (p[:, :2, 2:] + p[:, 2:, :2])
+                 + moved_ ** 2 * p[:, 2:, 2:] + (q * dt_ ** 3 / 3) * np.eye(2))
+        z = np.array([[d.x, d.y] for d in detections])
+        variance = np.array([max(d.stddev_m, self.settings.min_detection_stddev_m) ** 2
+                             for d in detections])
+        # Innovation covariance S per (track, detection), inverted in closed form (2x2).
+        s_xx = p_pos[:, None, 0, 0] + variance[None, :]
+        s_yy = p_pos[:, None, 1, 1] + variance[None, :]
+        s_xy = np.broadcast_to(p_pos[:, None, 0, 1], s_xx.shape)
+        det = s_xx * s_yy - s_xy ** 2
+        r = z[None, :, :] - predicted[:, None, :]
+        d2 = (s_yy * r[..., 0] ** 2 - 2 * s_xy * r[..., 0] * r[..., 1]
+              + s_xx * r[..., 1] ** 2) / det
+        # The log-determinant keeps a widely uncertain coasting track from taking detections
+        # that a well-known neighbour explains better.
+        cost = d2 + np.log(det)
+        gated = (d2 > self.settings.gate_chi2) | \
+            (np.hypot(r[..., 0], r[..., 1]) > self.settings.max_gate_m)
+        cost[gated] = 1e6
+        rows, cols = linear_sum_assignment(cost)
+        keep = ~gated[rows, cols]
+        return rows[keep].tolist(), cols[keep].tolist()
+
+    def _correct(self, track: Track, detection: Detection, stamp_s: float) -> None:
+        s = self.settings
+        dt = max(0.0, stamp_s - track.time_s)
+        if dt > 0:
+            track.kf.predict(F=transition(dt, s.max_extrapolation_s),
+                             Q=process_noise(dt, s.accel_noise))
+            track.time_s = stamp_s
+        variance = max(detection.stddev_m, s.min_detection_stddev_m) ** 2
+        track.kf.update(np.array([detection.x, detection.y]), R=np.eye(2) * variance)
+        track.hits += 1
+        track.last_seen_s = max(track.last_seen_s, stamp_s)
+        if not track.positions or stamp_s - track.positions[-1][0] >= s.history_step_s:
+            track.positions.append((stamp_s, *(float(v) for v in track.position)))
+        if detection.reach_point is not None:
+            track.reaches.append((stamp_s, *detection.reach_point))
+        for history in (track.positions, track.reaches):
+            while history and history[0][0] < stamp_s - s.history_s:
+                history.popleft()
+
+    def _maybe_start(self, detection: Detection, stamp_s: float) -> None:
+        s = self.settings
+        here = np.array([detection.x, detection.y])
+        for track in self._tracks:
+            if track.state in LIVE_STATES and np.hypot(*(track.position - here)) < \
+                    s.birth_clearance_m:
+                return
+        gate = _zone_at(self._entry_zones, detection.x, detection.y)
+        if not gate and (_zone_at(self._exit_zones, detection.x, detection.y) or not any(
+                t.state == TrackState.LOST for t in self._tracks)):
+            return      # away from the entry only someone lost can appear, and not as they leave
+        kf = KalmanFilter(dim_x=4, dim_z=2)
+        kf.x = np.array([[detection.x], [detection.y], [0.0], [0.0]])
+        position_variance = max(detection.stddev_m, s.min_detection_stddev_m) ** 2
+        kf.P = np.diag([position_variance, position_variance,
+                        s.initial_speed_stddev_mps ** 2, s.initial_speed_stddev_mps ** 2])
+        kf.H = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
+        track = Track(str(next(self._ids)), kf, stamp_s, stamp_s, birth_gate=gate,
+                      last_seen_s=stamp_s)
+        track.positions.append((stamp_s, detection.x, detection.y))
+        if detection.reach_point is not None:
+            track.reaches.append((stamp_s, *detection.reach_point))
+        self._tracks.append(track)
+
+    def _reacquire(self, now_s: float) -> list[Track]:
+        """Hands confirmed tracks that started away from the entry to the lost tracks that
+        most plausibly walked there, nearest first."""
+        s = self.settings
+        found = [t for t in self._tracks if t.state == TrackState.CONFIRMED and not t.birth_gate]
+        lost = [t for t in self._tracks if t.state == TrackState.LOST]
+        if not found or not lost:
+            return []
+        distance = np.array([[np.hypot(*(f.position - t.position)) for t in lost] for f in found])
+        reach = np.array([s.reacquire_margin_m + s.reacquire_speed_mps * (now_s - t.last_seen_s)
+                          for t in lost])
+        cost = np.where(distance <= reach[None, :], distance, 1e6)
+        rows, cols = linear_sum_assignment(cost)
+        result = []
+        for row, col in zip(rows, cols):
+            if cost[row, col] >= 1e6:
+                continue
+            finder, owner = found[row], lost[col]
+            owner.kf, owner.time_s, owner.last_seen_s = finder.kf, finder.time_s, finder.last_seen_s
+            owner.positions.extend(finder.positions)
+            owner.reaches.extend(finder.reaches)
+            owner.state = TrackState.CONFIRMED
+            self._tracks.remove(finder)
+            result.append(owner)
+        return result
+
+
+def _zone_at(zones: dict[str, Zone], x: float, y: float) -> str:
+    return next((gate_id for gate_id, zone in zones.items() if zone.contains(x, y)), '')

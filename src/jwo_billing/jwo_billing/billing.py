@@ -3,17 +3,21 @@
 A session moves through steps, each recorded in the ledger under its idempotency key
 `<store>:<session>:<step>` before the next begins:
 
-    open -> authorized -> (cart:<revision> ...) -> close -> charge_intended -> outcome
+    open -> authorized -> (cart:<revision> ...) -> close -> charge_intended
+         [-> held -> hold_released] -> outcome
 
 - `authorized`: the processor's answer to the hold placed at entry (gateway key
   `<store>:<session>:authorize`).
 - `charge_intended`: the receipt, built from the latest cart revision when the session
   closed, and so the exact amount to capture. Freezing it here means a retry after a crash
   captures the same amount even if more cart revisions arrive later.
-- `outcome`: `captured`, `declined` or `held` (staff must check first; nothing is charged),
-  with the processor's reference. One step for all three, so the ledger's unique key makes
-  two different outcomes for one session impossible.
-- `published`: the receipt went out on the topic (at least once; consumers key on its id).
+- `held`: the receipt needs a person first (age check, review): nothing is charged until
+  staff record `hold_released` (`billing_ledger ... release`), then the frozen receipt is
+  captured as usual.
+- `outcome`: `captured` or `declined`, with the processor's reference. One step for both,
+  so the ledger's unique key makes two different outcomes for one session impossible.
+- `published:held`, `published`: the held and the final receipt went out on the topic (at
+  least once; both carry the same receipt id, consumers keep the latest status).
 
 `advance(session)` looks at what the ledger holds and does the next steps; every gateway
 call reuses the step's key, so the processor replays an answer it already gave. That makes
@@ -85,17 +89,19 @@ class BillingCore:
         return new
 
     def resolve_unfinished(self, now_ns: int) -> list[str]:
-        """Advances every session without an outcome (after a crash, or a gateway timeout);
-        returns the sessions that remain unfinished while closed (still waiting on the
-        gateway)."""
+        """Advances every session without an outcome (after a crash, a gateway timeout or a
+        released hold); returns the closed sessions still waiting on the gateway."""
         stuck = []
         for session_id in self._ledger.session_ids_without(('outcome',)):
             self.advance(session_id, now_ns)
-            session = self._ledger.session(session_id)
-            if session.closed_at_ns is not None and self._ledger.entry(session_id,
-                                                                       'outcome') is None:
+            if self._waiting_on_gateway(session_id):
                 stuck.append(session_id)
         return stuck
+
+    def release_hold(self, session_id: str, staff_id: str, now_ns: int) -> None:
+        """Staff checked what held the receipt (e.g. the shopper's age): charge it."""
+        release_hold(self._ledger, session_id, staff_id, now_ns)
+        self.advance(session_id, now_ns)
 
     def advance(self, session_id: str, now_ns: int) -> None:
         """Does every step of the session that can be done now."""
@@ -118,9 +124,11 @@ class BillingCore:
                                               receipt.to_record())
         receipt = Receipt.from_record(intended.detail)
         if receipt.status is ReceiptStatus.HELD:
-            self._record_outcome(session_id, now_ns, ChargeStatus.HELD, '',
-                                 '; '.join(receipt.held_reasons))
-            return
+            if self._ledger.entry(session_id, 'held') is None:
+                self._ledger.record(session_id, 'held', now_ns,
+                                    {'reason': '; '.join(receipt.held_reasons)})
+            if self._ledger.entry(session_id, 'hold_released') is None:
+                return
         if authorized.detail['status'] != 'approved':
             self._record_outcome(session_id, now_ns, ChargeStatus.DECLINED, '',
                                  f'no hold at entry: {authorized.detail["reason"]}')
@@ -138,12 +146,25 @@ class BillingCore:
         return receipt_record(self._ledger, session_id)
 
     def unpublished_receipts(self) -> list[ReceiptRecord]:
-        return [self.receipt(session_id) for session_id in
-                self._ledger.session_ids_with_without('outcome', 'published')]
+        held = [self.held_receipt(session_id) for session_id in
+                self._ledger.session_ids_with_without('held', 'published:held')]
+        final = [self.receipt(session_id) for session_id in
+                 self._ledger.session_ids_with_without('outcome', 'published')]
+        return held + final
+
+    def held_receipt(self, session_id: str) -> ReceiptRecord | None:
+        return held_receipt_record(self._ledger, session_id)
 
     def mark_published(self, record: ReceiptRecord, now_ns: int) -> None:
-        self._ledger.record(record.session_id, 'published', now_ns,
-                            {'receipt_id': record.receipt_id})
+        step = 'published:held' if record.status is ChargeStatus.HELD else 'published'
+        self._ledger.record(record.session_id, step, now_ns, {'receipt_id': record.receipt_id})
+
+    def _waiting_on_gateway(self, session_id: str) -> bool:
+        if self._ledger.session(session_id).closed_at_ns is None or \
+                self._ledger.entry(session_id, 'outcome') is not None:
+            return False
+        return self._ledger.entry(session_id, 'held') is None or \
+            self._ledger.entry(session_id, 'hold_released') is not None
 
     def _latest_cart(self, session_id: str) -> tuple[list[CartLine], bool]:
         carts = [e.detail for e in self._ledger.entries(session_id) if e.step.startswith('cart:')]
@@ -169,18 +190,38 @@ class BillingCore:
         return None
 
 
+def release_hold(ledger: Ledger, session_id: str, staff_id: str, now_ns: int) -> None:
+    """Records that staff cleared a held receipt; the billing node then charges it (from
+    another process too: the node's retry timer finds it in the ledger)."""
+    if ledger.entry(session_id, 'held') is None:
+        raise LookupError(f'session {session_id!r} has no held receipt')
+    ledger.record(session_id, 'hold_released', now_ns, {'staff_id': staff_id})
+
+
 def receipt_record(ledger: Ledger, session_id: str) -> ReceiptRecord | None:
     """The session's final receipt, or None while it has no outcome."""
     outcome = ledger.entry(session_id, 'outcome')
     if outcome is None:
         return None
-    intended = ledger.entry(session_id, 'charge_intended')
+    return _receipt_record(ledger, session_id, ChargeStatus(outcome.detail['status']),
+                           outcome.detail['reference'], outcome.detail['reason'])
+
+
+def held_receipt_record(ledger: Ledger, session_id: str) -> ReceiptRecord | None:
+    """The receipt as it was held for staff, or None if it never was."""
+    held = ledger.entry(session_id, 'held')
+    if held is None:
+        return None
+    return _receipt_record(ledger, session_id, ChargeStatus.HELD, '', held.detail['reason'])
+
+
+def _receipt_record(ledger: Ledger, session_id: str, status: ChargeStatus, reference: str,
+                    reason: str) -> ReceiptRecord:
     return ReceiptRecord(
         receipt_id=ledger.key(session_id, 'sale'), session_id=session_id,
-        account_token=ledger.session(session_id).account_token,
-        status=ChargeStatus(outcome.detail['status']),
-        receipt=Receipt.from_record(intended.detail),
-        payment_reference=outcome.detail['reference'], reason=outcome.detail['reason'])
+        account_token=ledger.session(session_id).account_token, status=status,
+        receipt=Receipt.from_record(ledger.entry(session_id, 'charge_intended').detail),
+        payment_reference=reference, reason=reason)
 
 
 def _result(result: PaymentResult) -> dict:

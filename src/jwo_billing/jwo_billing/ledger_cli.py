@@ -1,9 +1,11 @@
 """`billing_ledger`: list and show a store's receipts and ledger from the command line.
 
-    billing_ledger STORE_CONFIG receipts           one line per session
-    billing_ledger STORE_CONFIG show SESSION       its receipt and every ledger entry
+    billing_ledger STORE_CONFIG receipts                       one line per session
+    billing_ledger STORE_CONFIG show SESSION                   its receipt and ledger entries
+    billing_ledger STORE_CONFIG release SESSION --staff ID     staff cleared a held receipt
 
-The ledger is read while the billing node runs (SQLite WAL allows readers beside it).
+The ledger is used while the billing node runs (SQLite WAL allows readers beside it, and
+writes are serialised); after `release` the running node charges the receipt.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
-from jwo_billing.billing import receipt_record
+from jwo_billing.billing import (ChargeStatus, ReceiptRecord, held_receipt_record,
+                                 receipt_record, release_hold)
 from jwo_billing.ledger import Ledger
 from jwo_common.store_config import PostgresLedger, StoreConfigError, load_store_config
 
@@ -27,9 +31,14 @@ def format_minor(amount_minor: int, currency: str, exponent: int) -> str:
     return f'{sign}{major}.{minor:0{exponent}d} {currency}'
 
 
+def _receipt(ledger: Ledger, session_id: str) -> ReceiptRecord | None:
+    return receipt_record(ledger, session_id) or held_receipt_record(ledger, session_id)
+
+
 def _session_state(ledger: Ledger, session_id: str) -> str:
-    record = receipt_record(ledger, session_id)
-    if record is not None:
+    record = _receipt(ledger, session_id)
+    if record is not None and (record.status is not ChargeStatus.HELD or ledger.entry(
+            session_id, 'hold_released') is None):
         return record.status.value
     session = ledger.session(session_id)
     return 'shopping' if session.closed_at_ns is None else 'charging'
@@ -38,7 +47,7 @@ def _session_state(ledger: Ledger, session_id: str) -> str:
 def list_receipts(ledger: Ledger, currency: str, exponent: int) -> list[str]:
     lines = [f'{"session":<24} {"state":<10} {"total":>14}  reference']
     for session in ledger.sessions():
-        record = receipt_record(ledger, session.session_id)
+        record = _receipt(ledger, session.session_id)
         total = format_minor(record.receipt.total_minor, currency, exponent) if record else ''
         reference = (record.payment_reference or record.reason) if record else ''
         lines.append(f'{session.session_id:<24} {_session_state(ledger, session.session_id):<10} '
@@ -55,7 +64,7 @@ def show_session(ledger: Ledger, session_id: str, currency: str, exponent: int) 
     if session is not None:
         lines.append(f'session {session_id}: account {session.account_token}, '
                      f'{_session_state(ledger, session_id)}')
-    record = receipt_record(ledger, session_id) if session is not None else None
+    record = _receipt(ledger, session_id) if session is not None else None
     if record is not None:
         def money(amount_minor: int) -> str:
             return format_minor(amount_minor, currency, exponent)
@@ -65,9 +74,9 @@ def show_session(ledger: Ledger, session_id: str, currency: str, exponent: int) 
                      + (f', payment {record.payment_reference}' if record.payment_reference
                         else ''))
         for line in receipt.lines:
-            lines.append(f'  {line.quantity:>3} x {line.name:<32} {money(line.unit_price_minor):>12}'
-                         f' {money(line.line_total_minor):>12}  tax {money(line.tax_minor)} '
-                         f'({line.tax_class})')
+            lines.append(f'  {line.quantity:>3} x {line.name:<32} '
+                         f'{money(line.unit_price_minor):>12} {money(line.line_total_minor):>12}'
+                         f'  tax {money(line.tax_minor)} ({line.tax_class})')
         included = 'included' if receipt.prices_include_tax else 'added'
         lines.append(f'  subtotal {money(receipt.subtotal_minor)}, tax {money(receipt.tax_minor)} '
                      f'({included}), total {money(receipt.total_minor)}')
@@ -87,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser('receipts', help='one line per session')
     show = commands.add_parser('show', help="a session's receipt and ledger entries")
     show.add_argument('session_id')
+    release = commands.add_parser('release', help='staff checked a held receipt (e.g. the '
+                                  "shopper's age): let the billing node charge it")
+    release.add_argument('session_id')
+    release.add_argument('--staff', required=True, help='id of the staff member who checked')
     args = parser.parse_args(argv)
     try:
         config = load_store_config(args.store_config)
@@ -99,8 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         ledger = Ledger(path, config.store.id)
         currency, exponent = config.store.currency, config.store.currency_exponent
         try:
-            lines = list_receipts(ledger, currency, exponent) if args.command == 'receipts' \
-                else show_session(ledger, args.session_id, currency, exponent)
+            if args.command == 'receipts':
+                lines = list_receipts(ledger, currency, exponent)
+            elif args.command == 'show':
+                lines = show_session(ledger, args.session_id, currency, exponent)
+            else:
+                release_hold(ledger, args.session_id, args.staff, time.time_ns())
+                lines = [f'session {args.session_id}: hold released by {args.staff}; the '
+                         'billing node charges it']
         finally:
             ledger.close()
     except (StoreConfigError, FileNotFoundError, LookupError) as error:

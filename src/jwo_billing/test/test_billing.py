@@ -116,11 +116,29 @@ def test_a_capture_above_the_account_limit_is_declined(store):
     assert record.receipt.total_minor > 10_000
 
 
-def test_age_restricted_items_hold_the_session_without_charging(store):
+def test_age_restricted_items_hold_the_session_until_staff_release_it(store):
     store.deliver(gate(GateKind.ENTRY, 'e1'), cart(1, ('US-IPA-6', 1)), gate(GateKind.EXIT, 'x1'))
-    record = store.core.receipt('s1')
-    assert record.status is ChargeStatus.HELD and record.reason == 'age check for US-IPA-6'
+    held = store.core.held_receipt('s1')
+    assert held.status is ChargeStatus.HELD and held.reason == 'age check for US-IPA-6'
+    assert store.core.receipt('s1') is None and store.processor.captures() == []
+    assert store.core.resolve_unfinished(now_ns=40) == []    # waiting on staff, not the gateway
     assert store.processor.captures() == []
+    [published] = store.core.unpublished_receipts()
+    assert published.status is ChargeStatus.HELD
+    store.core.mark_published(published, now_ns=41)
+
+    store.core.release_hold('s1', staff_id='staff-4', now_ns=50)
+    store.core.release_hold('s1', staff_id='staff-4', now_ns=51)
+    # 1199 + round(1199 * 10.35%) = 1199 + 124
+    assert [c.amount_minor for c in store.processor.captures()] == [1199 + 124]
+    [final] = store.core.unpublished_receipts()
+    assert final.status is ChargeStatus.CAPTURED and final.receipt_id == held.receipt_id
+
+
+def test_only_a_held_receipt_can_be_released(store):
+    store.deliver(gate(GateKind.ENTRY, 'e1'), SODA_AND_MILK)
+    with pytest.raises(LookupError, match="'s1' has no held receipt"):
+        store.core.release_hold('s1', staff_id='staff-4', now_ns=50)
 
 
 @pytest.mark.parametrize('point', list(TimeoutPoint))

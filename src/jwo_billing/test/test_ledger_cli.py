@@ -24,12 +24,14 @@ def ledger_path(tmp_path):
     ledger = Ledger(path, CONFIG.store.id)
     processor = SandboxProcessor(tmp_path / 'processor.sqlite3')
     core = BillingCore(ledger, processor, CONFIG)
-    for session_id, token in [('s1', 'acct-1'), ('s2', 'decline-2'), ('s3', 'acct-3')]:
+    for session_id, token in [('s1', 'acct-1'), ('s2', 'decline-2'), ('s3', 'acct-3'),
+                              ('s4', 'acct-4')]:
         core.on_gate_event(GateEventData(session_id, 'entry_1', GateKind.ENTRY, session_id,
                                          token, 1, '', 10), 10)
         core.on_cart(CartData(session_id, 1, (CartLine('GB-CRISPS-6', 3),
                                               CartLine('GB-MILK-1L', 2)), False, 11))
-    for session_id in ('s1', 's2'):
+    core.on_cart(CartData('s4', 2, (CartLine('GB-ALE-500', 1),), False, 12))
+    for session_id in ('s1', 's2', 's4'):
         core.on_gate_event(GateEventData(f'x{session_id}', 'exit_1', GateKind.EXIT, session_id,
                                          '', 1, '7', 20), 20)
     ledger.close()
@@ -48,7 +50,8 @@ def test_receipts_lists_every_session_with_its_state(ledger_path, capsys):
     assert main([str(STORE), '--ledger', str(ledger_path), 'receipts']) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
     assert [row.split()[:3] for row in rows] == [
-        ['s1', 'captured', '8.60'], ['s2', 'declined', '8.60'], ['s3', 'shopping']]
+        ['s1', 'captured', '8.60'], ['s2', 'declined', '8.60'], ['s3', 'shopping'],
+        ['s4', 'held', '2.60']]
     assert 'cap_' in rows[0] and 'card declined' in rows[1]
 
 
@@ -61,6 +64,22 @@ def test_show_prints_the_receipt_and_the_ledger(ledger_path, capsys):
     keys = [line.split()[1] for line in out.split('ledger:\n')[1].splitlines()]
     assert keys == [f'london_soho:s1:{step}' for step in
                     ('open', 'authorized', 'cart:1', 'close', 'charge_intended', 'outcome')]
+
+
+def test_staff_release_a_held_receipt_and_billing_charges_it(ledger_path, capsys):
+    assert main([str(STORE), '--ledger', str(ledger_path), 'release', 's1', '--staff', 'x']) == 1
+    assert capsys.readouterr().err == "error: session 's1' has no held receipt\n"
+    assert main([str(STORE), '--ledger', str(ledger_path), 'release', 's4',
+                 '--staff', 'staff-9']) == 0
+    assert 'hold released by staff-9' in capsys.readouterr().out
+    ledger = Ledger(ledger_path, CONFIG.store.id)
+    processor = SandboxProcessor(ledger_path.parent / 'processor.sqlite3')
+    assert BillingCore(ledger, processor, CONFIG).resolve_unfinished(now_ns=99) == []
+    assert [c.amount_minor for c in processor.captures()] == [860, 260]
+    ledger.close()
+    processor.close()
+    main([str(STORE), '--ledger', str(ledger_path), 'receipts'])
+    assert capsys.readouterr().out.splitlines()[-1].split()[:3] == ['s4', 'captured', '2.60']
 
 
 def test_unknown_session_and_missing_ledger_are_one_line_errors(ledger_path, tmp_path, capsys):

@@ -9,7 +9,7 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from jwo_interfaces.msg import LoadCellReadings, ProductCandidate, ShelfEvent, StoreAlert
-from jwo_shelves.health import StreamReport
+from jwo_shelves.health import ChannelReport, StreamReport
 from jwo_shelves.shelf_monitor import ShelfEventData
 
 
@@ -59,6 +59,16 @@ def anomaly_alert(event: ShelfEventData, source: str) -> StoreAlert:
                                   f'{event.shelf_id}/{"+".join(event.slot_ids)} matches no '
                                   'product'))
     msg.header.stamp = to_time(event.settled_ns)
+    return msg
+
+
+def sensor_alert(shelf_id: str, channel: ChannelReport, source: str, stamp_ns: int) -> StoreAlert:
+    """A load cell that stopped giving usable readings (dead or stuck)."""
+    state = channel.message.split(':', 1)[0]
+    msg = StoreAlert(alert_id=f'sensor-{shelf_id}-{channel.name}-{state}-{stamp_ns}',
+                     kind=StoreAlert.SENSOR, source=source, refs=[shelf_id, channel.name],
+                     description=f'load cell {shelf_id}/{channel.name} {channel.message}')
+    msg.header.stamp = to_time(stamp_ns)
     return msg
 
 

@@ -6,12 +6,13 @@ identification against the planogram). Events are published reliably with every
 (product, quantity) candidate and its probability. A change that matches no product is an
 ANOMALY event plus a loss-prevention StoreAlert on `/store/alerts`. `/diagnostics`
 reports each shelf's stream (rate, missing readings, dead and stuck cells) and how many
-events it produced.
+events it produced; a cell that turns dead or stuck also raises one SENSOR StoreAlert
+(again only after it has recovered in between).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -23,9 +24,10 @@ from jwo_common.parameters import declare_settings, param
 from jwo_common.qos import EVENTS, SENSOR_QOS_CHOICES, sensor_qos
 from jwo_common.store_config import load_store_config
 from jwo_interfaces.msg import LoadCellReadings, ShelfEvent, StoreAlert
-from jwo_shelves.health import HealthSettings, StreamHealth
+from jwo_shelves.health import HealthSettings, StreamHealth, StreamReport
 from jwo_shelves.identification import IdentificationSettings
-from jwo_shelves.messages import anomaly_alert, readings_grams, shelf_event, stream_statuses, to_ns
+from jwo_shelves.messages import (anomaly_alert, readings_grams, sensor_alert, shelf_event,
+                                  stream_statuses, to_ns)
 from jwo_shelves.planogram import ShelfPlanogram
 from jwo_shelves.shelf_monitor import EventKind, ShelfMonitor
 from jwo_shelves.weight_events import DetectorSettings
@@ -59,6 +61,7 @@ class _Shelf:
     frame_id: str
     events: dict[EventKind, int]
     rejected_messages: int = 0
+    failing_cells: set[str] = field(default_factory=set)   # dead or stuck, alert sent
 
 
 class ShelfEventsNode(Node):
@@ -128,11 +131,23 @@ class ShelfEventsNode(Node):
             values['rejected_messages'] = shelf.rejected_messages
             if shelf.monitor.ignored_slot_ids:
                 values['unknown_slots'] = ','.join(sorted(shelf.monitor.ignored_slot_ids))
-            statuses += stream_statuses(shelf.health.report(now_ns),
-                                        f'jwo_shelves: events {shelf_id}', shelf_id, values)
+            report = shelf.health.report(now_ns)
+            self._alert_failing_cells(shelf_id, shelf, report, now_ns)
+            statuses += stream_statuses(report, f'jwo_shelves: events {shelf_id}', shelf_id,
+                                        values)
         array = DiagnosticArray(status=statuses)
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics.publish(array)
+
+    def _alert_failing_cells(self, shelf_id: str, shelf: _Shelf, report: StreamReport,
+                             now_ns: int) -> None:
+        failing = {c.name: c for c in report.channels
+                   if c.name in report.dead or c.name in report.stuck}
+        for name in sorted(failing.keys() - shelf.failing_cells):
+            alert = sensor_alert(shelf_id, failing[name], self.get_fully_qualified_name(), now_ns)
+            self._alerts.publish(alert)
+            self.get_logger().warning(alert.description)
+        shelf.failing_cells = set(failing)
 
 
 def main(args=None):

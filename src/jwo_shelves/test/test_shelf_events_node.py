@@ -97,8 +97,8 @@ def test_events_alerts_and_failing_cells(rig):
     assert pick.header.frame_id == 'shelf_b_link'
     settled_s = (pick.header.stamp.sec * 1e9 + pick.header.stamp.nanosec - start_ns) / 1e9
     assert 2.0 <= settled_s <= 2.2
-    assert alerts[0].kind == StoreAlert.LOSS_PREVENTION
-    assert anomaly.event_id in alerts[0].refs
+    loss = [a for a in alerts if a.kind == StoreAlert.LOSS_PREVENTION]
+    assert len(loss) == 1 and anomaly.event_id in loss[0].refs
 
     def failing_cells_reported():
         for array in diagnostics:
@@ -111,3 +111,13 @@ def test_events_alerts_and_failing_cells(rig):
     spin_until(executor, failing_cells_reported, 10, 'diagnostics naming the dead and stuck cells')
     lossy = [s for a in diagnostics for s in a.status if s.name.endswith('shelf_b/b_13')]
     assert any(s.level == b'\x01' and 'missing' in s.message for s in lossy)
+
+    def sensor_alerts():
+        return sorted((list(a.refs), a.description.split()[3]) for a in alerts
+                      if a.kind == StoreAlert.SENSOR)
+    spin_until(executor, lambda: len(sensor_alerts()) >= 2, 10, 'dead and stuck cell alerts')
+    assert sensor_alerts() == [(['shelf_b', 'b_11'], 'dead:'), (['shelf_b', 'b_12'], 'stuck:')]
+    # Once per failure, not once per diagnostics period.
+    periods = len(diagnostics)
+    spin_until(executor, lambda: len(diagnostics) >= periods + 2, 10, 'two more periods')
+    assert len(sensor_alerts()) == 2

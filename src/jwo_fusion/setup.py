@@ -23,6 +23,7 @@ setup(
     entry_points={
         'console_scripts': [
             'store_markers = jwo_fusion.store_markers_node:main',
+            'fusion = jwo_fusion.fusion_node:main',
         ],
     },
 )

@@ -68,7 +68,7 @@ class TrackerSettings:
     occluded_after_s: float = 0.3
     max_coast_s: float = 4.0
     lost_keep_s: float = 120.0
-    birth_clearance_m: float = 0.6        # no new track this close to a live one
+    birth_clearance_m: float = 0.3        # no new track this close to a live one
     reacquire_speed_mps: float = 1.5      # how far a lost person can have walked
     reacquire_margin_m: float = 1.0
     history_s: float = 30.0               # positions and reaches kept for attribution

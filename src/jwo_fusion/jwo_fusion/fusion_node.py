@@ -1,0 +1,176 @@
+"""Fusion node: every camera's detections, entry scans, shelf events and review decisions in;
+tracked shoppers, carts, exit events, TF, store markers, review requests and alerts out.
+
+Subscribes `/cameras/<camera>/detections` (each depth camera of the store config, or the
+`cameras` parameter), `/shelves/events`, `/gates/events` (ENTRY), `/review/decisions`.
+Publishes `/shoppers/tracked`, `/carts` (the full cart, revision + 1, on every change),
+`/gates/events` (EXIT, when the cameras see a session's last member in an exit zone),
+`/tf` (map -> shopper_<track>), `/store/markers`, `/review/requests` and loss-prevention
+and security alerts. All of it runs on sensor time: the newest stamp received.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rclpy.node import Node
+from visualization_msgs.msg import MarkerArray
+
+from jwo_common.frames import MAP_FRAME
+from jwo_common.node_main import run_node
+from jwo_common.parameters import declare_settings, param
+from jwo_common.qos import EVENTS, SENSOR_QOS_CHOICES, sensor_qos
+from jwo_common.store_config import load_store_config
+from jwo_common.tf import TransformBroadcaster
+from jwo_fusion import messages
+from jwo_fusion.attribution import slot_front_points
+from jwo_fusion.fusion import FusionOutputs, FusionSettings, StoreFusion
+from jwo_fusion.live_markers import live_markers
+from jwo_fusion.review import ReviewSettings
+from jwo_fusion.tracker import TrackState
+from jwo_interfaces.msg import (Cart, GateEvent, ReviewDecision, ReviewRequest, ShelfEvent,
+                                ShopperDetectionArray, StoreAlert, TrackedShopperArray)
+
+# Every topic this node publishes, for the store view check and for readers of the code.
+TRACKED_TOPIC = '/shoppers/tracked'
+CARTS_TOPIC = '/carts'
+GATE_EVENTS_TOPIC = '/gates/events'
+MARKERS_TOPIC = '/store/markers'
+REVIEW_REQUESTS_TOPIC = '/review/requests'
+REVIEW_DECISIONS_TOPIC = '/review/decisions'
+SHELF_EVENTS_TOPIC = '/shelves/events'
+
+
+def detections_topic(camera_id: str) -> str:
+    return f'/cameras/{camera_id}/detections'
+
+
+@dataclass(frozen=True)
+class FusionNodeSettings:
+    store_config: str = param('', 'Path of the store config YAML', read_only=True)
+    cameras: list[str] = param([], 'Cameras whose detections to fuse; empty = every depth '
+                               'camera of the store config', read_only=True)
+    detections_qos: str = param('reliable', 'QoS of the detection topics',
+                                choices=SENSOR_QOS_CHOICES, read_only=True)
+    publish_period_s: float = param(0.1, 'Seconds between tracked shoppers, TF and markers',
+                                    min_value=0.01, max_value=5.0, read_only=True)
+    attribution_review_threshold: float = param(
+        0.9, 'Below this probability of the likeliest session a shelf event (or an entry '
+        'binding) goes to human review', min_value=0.0, max_value=1.0, read_only=True)
+    item_review_threshold: float = param(
+        0.9, 'Below this probability of the likeliest product and quantity a shelf event goes '
+        'to human review', min_value=0.0, max_value=1.0, read_only=True)
+    alerts_topic: str = param('/store/alerts', 'Topic of loss-prevention and security alerts',
+                              read_only=True)
+    marker_fade_s: float = param(10.0, 'Seconds a slot stays coloured after an event',
+                                 min_value=0.5, max_value=600.0, read_only=True)
+
+
+class FusionNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('fusion', **kwargs)
+        settings = declare_settings(self, FusionNodeSettings)
+        self._settings = settings
+        self._config = config = load_store_config(settings.store_config)
+        known = {c.id for c in config.cameras}
+        unknown = [c for c in settings.cameras if c not in known]
+        if unknown:
+            raise ValueError(f'parameter cameras: unknown camera(s) {unknown} in store '
+                             f'{config.store.id} (expected some of {sorted(known)})')
+        cameras = settings.cameras or [c.id for c in config.cameras if c.depth]
+        self._fusion = StoreFusion(config, FusionSettings(review=ReviewSettings(
+            settings.attribution_review_threshold, settings.item_review_threshold)))
+        self._slot_points = slot_front_points(config)
+        self._gate_zones = {g.id: g.zone for g in config.gates}
+        self._shelf_events: dict[str, ShelfEvent] = {}     # kept for the review evidence
+
+        self._tracked = self.create_publisher(TrackedShopperArray, TRACKED_TOPIC,
+                                              sensor_qos('reliable'))
+        self._carts = self.create_publisher(Cart, CARTS_TOPIC, EVENTS)
+        self._gate_events = self.create_publisher(GateEvent, GATE_EVENTS_TOPIC, EVENTS)
+        self._markers = self.create_publisher(MarkerArray, MARKERS_TOPIC, 10)
+        self._review_requests = self.create_publisher(ReviewRequest, REVIEW_REQUESTS_TOPIC,
+                                                      EVENTS)
+        self._alerts = self.create_publisher(StoreAlert, settings.alerts_topic, EVENTS)
+        self._tf = TransformBroadcaster(self)
+
+        for camera_id in cameras:
+            self.create_subscription(ShopperDetectionArray, detections_topic(camera_id),
+                                     self._on_detections, sensor_qos(settings.detections_qos))
+        self.create_subscription(GateEvent, GATE_EVENTS_TOPIC, self._on_gate_event, EVENTS)
+        self.create_subscription(ShelfEvent, SHELF_EVENTS_TOPIC, self._on_shelf_event, EVENTS)
+        self.create_subscription(ReviewDecision, REVIEW_DECISIONS_TOPIC, self._on_decision,
+                                 EVENTS)
+        self.create_timer(settings.publish_period_s, self._publish_state)
+        self.get_logger().info(f'fusing {len(cameras)} cameras of store {config.store.id}')
+
+    def _on_detections(self, msg: ShopperDetectionArray) -> None:
+        self._emit(self._fusion.on_detections(messages.to_seconds(msg.header.stamp),
+                                              messages.detections(msg)))
+
+    def _on_gate_event(self, msg: GateEvent) -> None:
+        if msg.kind != GateEvent.ENTRY:
+            return      # exits are ours (from the cameras)
+        if not msg.session_id or not msg.account_token:
+            self.get_logger().warning(f'entry {msg.event_id!r} without a session id or account '
+                                      'token ignored')
+            return
+        self._emit(self._fusion.on_entry(messages.entry_scan(msg)))
+
+    def _on_shelf_event(self, msg: ShelfEvent) -> None:
+        try:
+            activity = messages.shelf_activity(msg)
+        except ValueError:
+            self.get_logger().warning(f'shelf event {msg.event_id!r} of unknown kind {msg.kind} '
+                                      'ignored')
+            return
+        self._shelf_events[msg.event_id] = msg
+        self._emit(self._fusion.on_shelf_activity(activity))
+
+    def _on_decision(self, msg: ReviewDecision) -> None:
+        self._emit(self._fusion.on_decision(messages.review_decision(msg)))
+
+    def _emit(self, outputs: FusionOutputs) -> None:
+        if outputs.refused:
+            self.get_logger().warning(outputs.refused)
+        for cart in outputs.carts:
+            self._carts.publish(messages.cart(cart, self._config.store.id))
+        for exit_data in outputs.exits:
+            self._gate_events.publish(messages.exit_event(exit_data))
+            self.get_logger().info(f'session {exit_data.session_id} left through '
+                                   f'{exit_data.gate_id}')
+        for request in outputs.reviews:
+            event = self._shelf_events.get(request.activity.event_id) if request.activity \
+                else None
+            self._review_requests.publish(messages.review_request(request, event))
+        for alert in outputs.alerts:
+            self._alerts.publish(messages.store_alert(alert, self.get_fully_qualified_name()))
+            self.get_logger().warning(f'alert {alert.alert_id}: {alert.description}')
+
+    def _publish_state(self) -> None:
+        fusion = self._fusion
+        if fusion.now_s == 0.0:
+            return      # no sensor time yet
+        self._emit(fusion.advance(fusion.now_s))
+        stamp = messages.to_time(fusion.now_s)
+        shoppers = fusion.shoppers()
+        tracked = TrackedShopperArray(shoppers=[messages.tracked_shopper(v) for v in shoppers])
+        tracked.header.stamp = stamp
+        tracked.header.frame_id = MAP_FRAME
+        self._tracked.publish(tracked)
+        moving = [v for v in shoppers if v.estimate.state != TrackState.EXITED]
+        if moving:
+            self._tf.send([messages.shopper_transform(v, stamp) for v in moving])
+        carts = {v.session_id: fusion.cart(v.session_id) for v in shoppers
+                 if v.session_id and fusion.carts.has(v.session_id)}
+        self._markers.publish(live_markers(
+            shoppers, carts, fusion.slot_activity, self._slot_points, fusion.gate_activity,
+            self._gate_zones, fusion.now_s, self._settings.marker_fade_s, stamp))
+
+
+def main(args=None):
+    run_node(FusionNode, args)
+
+
+if __name__ == '__main__':
+    main()

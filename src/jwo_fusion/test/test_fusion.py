@@ -1,0 +1,208 @@
+"""The fusion core on the London store: identity from entry scans (groups too), shelf events
+given to the right cart, put-backs, review decisions before and after the exit, alerts."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jwo_common.store_config import load_store_config
+from jwo_fusion.attribution import EventKind, ItemCandidate, ShelfActivity
+from jwo_fusion.fusion import AlertKind, StoreFusion
+from jwo_fusion.identity import EntryScan
+from jwo_fusion.review import ReviewDecisionData, ReviewReason
+from jwo_fusion.tracker import Detection
+
+STORE = Path(__file__).resolve().parents[3] / 'config' / 'london' / 'store.yaml'
+FRAME_S = 1 / 15
+ENTRY_XY = (0.75, 0.5)
+# Standing in front of shelf_a's a_11 (milk) and a_12 (milk), shelf front at y = 5.
+AT_A11, AT_A12 = (2.25, 4.55), (2.75, 4.55)
+A11_HAND, A12_HAND = (2.25, 5.1, 0.9), (2.75, 5.1, 0.9)
+
+
+@pytest.fixture(scope='module')
+def config():
+    return load_store_config(STORE)
+
+
+def path(*keyframes):
+    """Piecewise-linear walk through (t, x, y) keyframes; the last point is held."""
+    t, x, y = (np.array(v, dtype=float) for v in zip(*keyframes))
+    return lambda now: (float(np.interp(now, t, x)), float(np.interp(now, t, y)))
+
+
+class Store:
+    def __init__(self, config):
+        self.fusion = StoreFusion(config)
+        self.outputs = []
+        self.rng = np.random.default_rng(7)
+        self.t_s = 0.0
+
+    def run(self, until_s, people, hands=lambda t, name: None):
+        """Frames of one camera that sees everyone in `people` (name -> path) present now."""
+        while self.t_s < until_s:
+            frame = []
+            for name, (start_s, end_s, where) in people.items():
+                if start_s <= self.t_s <= end_s:
+                    x, y = np.array(where(self.t_s)) + self.rng.normal(0, 0.03, 2)
+                    frame.append(Detection(float(x), float(y), 0.05, 0.9, hands(self.t_s, name)))
+            self.outputs.append(self.fusion.on_detections(self.t_s, frame))
+            self.outputs.append(self.fusion.advance(self.t_s))
+            self.t_s += FRAME_S
+
+    def scan(self, account, party_size=1):
+        self.outputs.append(self.fusion.on_entry(EntryScan(
+            f'entry-{account}', f'session-{account}', 'entry_1', account, party_size, self.t_s)))
+
+    def shelf(self, event_id, slot_id, kind=EventKind.PICK, sku='GB-MILK-1L', quantity=1,
+              probability=0.98, started_s=None):
+        started_s = self.t_s - 1.5 if started_s is None else started_s
+        out = self.fusion.on_shelf_activity(ShelfActivity(
+            event_id, 'shelf_a', (slot_id,), kind, started_s, self.t_s - 0.3,
+            -1040.0 if kind == EventKind.PICK else 1040.0,
+            (ItemCandidate(sku, quantity, probability),)))
+        self.outputs.append(out)
+        return out
+
+    def all(self, name):
+        return [item for out in self.outputs for item in getattr(out, name)]
+
+    def cart(self, account):
+        return {line.sku: line.quantity for line in self.fusion.cart(f'session-{account}').lines}
+
+
+def test_a_scan_binds_the_shopper_and_their_pick_goes_to_their_cart(config):
+    store = Store(config)
+    store.scan('alice')
+    alice = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11)))
+    store.run(8.0, {'alice': alice},
+              hands=lambda t, name: A11_HAND if 6.5 <= t <= 7.2 else None)
+    [shopper] = store.fusion.shoppers()
+    assert (shopper.account_token, shopper.identity_confidence) == ('alice', 1.0)
+    out = store.shelf('e1', 'a_11')
+    assert store.cart('alice') == {'GB-MILK-1L': 1}
+    assert out.reviews == [] and out.alerts == []
+    assert out.carts[-1].revision == 1 and not out.carts[-1].pending_review
+
+
+def test_a_put_back_to_another_slot_takes_the_item_off_the_cart(config):
+    store = Store(config)
+    store.scan('alice')
+    alice = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11), (9, *AT_A11),
+                             (10, *AT_A12)))
+    store.run(8.0, {'alice': alice})
+    store.shelf('e1', 'a_11', quantity=2)
+    store.run(13.0, {'alice': alice})
+    store.shelf('e2', 'a_12', kind=EventKind.PUT)
+    assert store.cart('alice') == {'GB-MILK-1L': 1}
+    assert store.all('carts')[-1].revision == 2
+
+
+def test_a_group_shares_one_session_and_cart(config):
+    store = Store(config)
+    store.scan('family', party_size=2)
+    parent = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11)))
+    child = (1.0, 99.0, path((1, *ENTRY_XY), (2, *ENTRY_XY), (6, 6.0, 4.0)))
+    store.run(8.0, {'parent': parent, 'child': child})
+    shoppers = store.fusion.shoppers()
+    assert len(shoppers) == 2
+    assert {s.session_id for s in shoppers} == {'session-family'}
+    store.shelf('e1', 'a_11')
+    assert store.cart('family') == {'GB-MILK-1L': 1}
+
+
+def test_someone_who_did_not_scan_raises_an_alert_and_their_pick_too(config):
+    store = Store(config)
+    sneaky = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11)))
+    store.run(8.0, {'sneaky': sneaky})
+    assert [a.kind for a in store.all('alerts')] == [AlertKind.SECURITY]
+    out = store.shelf('e1', 'a_11')
+    assert [a.kind for a in out.alerts] == [AlertKind.LOSS_PREVENTION]
+    assert [r.reason for r in out.reviews] == [ReviewReason.ANOMALY]
+
+
+def test_a_pick_with_nobody_near_is_a_loss_prevention_alert(config):
+    store = Store(config)
+    store.scan('alice')
+    far = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, 9.0, 2.0)))
+    store.run(8.0, {'alice': far})
+    out = store.shelf('e1', 'a_11')
+    assert [a.kind for a in out.alerts] == [AlertKind.LOSS_PREVENTION]
+    assert 'e1' in out.alerts[0].refs
+    assert store.cart('alice') == {}
+
+
+def two_at_the_shelf(config, reach):
+    store = Store(config)
+    store.scan('alice')
+    people = {'alice': (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (3, 1.5, 2.0),
+                                        (5, *AT_A11))),
+              'bob': (4.0, 99.0, path((4, *ENTRY_XY), (5, *ENTRY_XY), (9, *AT_A12)))}
+    store.run(4.0, people)
+    store.scan('bob')
+    store.run(12.0, people, hands=lambda t, name: A12_HAND if reach and name == 'bob'
+              and 10.5 <= t <= 11.2 else None)
+    return store
+
+
+def test_a_reach_tells_two_shoppers_side_by_side_apart(config):
+    store = two_at_the_shelf(config, reach=True)
+    out = store.shelf('e1', 'a_12')
+    assert store.cart('bob') == {'GB-MILK-1L': 1}
+    assert store.cart('alice') == {}
+    assert out.reviews == []
+
+
+def test_without_a_reach_side_by_side_goes_to_review_and_the_decision_moves_it(config):
+    store = two_at_the_shelf(config, reach=False)
+    out = store.shelf('e1', 'a_12')
+    [request] = out.reviews
+    assert request.reason == ReviewReason.ATTRIBUTION
+    assert {c.session_id for c in request.candidates} == {'session-alice', 'session-bob'}
+    provisional = store.fusion.carts.sessions_with('e1')[0]
+    other = ({'session-alice', 'session-bob'} - {provisional}).pop()
+    assert all(store.fusion.cart(s).pending_review for s in (provisional, other))
+
+    decided = store.fusion.on_decision(ReviewDecisionData(
+        request.request_id, 'reviewer-1', False, other, (ItemCandidate('GB-MILK-1L', 1, 1.0),)))
+    by_session = {c.session_id: c for c in decided.carts}
+    assert {line.sku: line.quantity for line in by_session[other].lines} == {'GB-MILK-1L': 1}
+    assert by_session[provisional].lines == ()
+    assert not any(c.pending_review for c in decided.carts)
+    again = store.fusion.on_decision(ReviewDecisionData(
+        request.request_id, 'reviewer-1', False, other, (ItemCandidate('GB-MILK-1L', 1, 1.0),)))
+    assert again.carts == [] and 'repeated' in again.refused
+    unknown = store.fusion.on_decision(ReviewDecisionData('nope', 'r', True, '', ()))
+    assert unknown.carts == [] and 'unknown request' in unknown.refused
+
+
+def test_an_uncertain_product_goes_to_review_and_a_decision_after_the_exit_corrects_it(config):
+    store = Store(config)
+    store.scan('alice')
+    alice = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11), (8, *AT_A11),
+                             (12, 10.2, 1.5), (13, 11.2, 0.5)))
+    store.run(8.0, {'alice': alice})
+    out = store.shelf('e1', 'a_11', quantity=1, probability=0.6)
+    assert [r.reason for r in out.reviews] == [ReviewReason.ITEM]
+    assert out.carts[-1].pending_review
+    store.run(14.0, {'alice': alice})
+    [exit_event] = store.all('exits')
+    assert (exit_event.session_id, exit_event.gate_id) == ('session-alice', 'exit_1')
+    before = store.fusion.cart('session-alice').revision
+    decided = store.fusion.on_decision(ReviewDecisionData(
+        out.reviews[0].request_id, 'reviewer-1', False, 'session-alice',
+        (ItemCandidate('GB-MILK-1L', 2, 1.0),)))
+    [cart] = decided.carts
+    assert cart.revision > before
+    assert [(line.sku, line.quantity) for line in cart.lines] == [('GB-MILK-1L', 2)]
+    assert not cart.pending_review
+
+
+def test_a_replayed_shelf_event_changes_nothing(config):
+    store = Store(config)
+    store.scan('alice')
+    store.run(8.0, {'alice': (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11)))})
+    store.shelf('e1', 'a_11')
+    replay = store.shelf('e1', 'a_11')
+    assert replay.carts == [] and store.cart('alice') == {'GB-MILK-1L': 1}

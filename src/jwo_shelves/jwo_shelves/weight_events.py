@@ -239,10 +239,13 @@ class ShelfWeightDetector:
         totals = cumulative[window:] - cumulative[:-window]
         newer = cumulative[window:] - cumulative[window - window // 2:-(window // 2)]
         window_sum, window_squares, window_count = totals[:, 0], totals[:, 1], totals[:, 2]
+        # Too few readings in the newer half (a dropout) tell nothing about a trend: NaN, so
+        # the plate waits for readings rather than settle on the older half, which may still
+        # hold the end of the hand's force.
+        enough = newer[:, 2] >= max(2, math.ceil(self.settings.min_valid_fraction * (window // 2)))
         with np.errstate(all='ignore'):
             mean = window_sum / window_count
-            # No reading in the newer half (a dropout) tells nothing about a trend.
-            trend = np.where(newer[:, 2] > 0, newer[:, 0] / newer[:, 2] - mean, 0.0)
+            trend = np.where(enough, newer[:, 0] / newer[:, 2] - mean, np.nan)
             variance = window_squares / window_count - mean * mean
             # Sample variance (n-1) so a short window does not look quieter than it is.
             variance = np.maximum(variance, 0.0) * window_count / np.maximum(window_count - 1, 1)

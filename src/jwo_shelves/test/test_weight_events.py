@@ -203,3 +203,15 @@ def test_the_tail_of_a_hand_lifting_off_does_not_bias_the_settled_change():
         assert [e.slots for e, _ in events] == [(1,)]
         errors.append(events[0][0].delta_g + 455)
     assert abs(np.mean(errors)) < 0.4
+
+
+def test_a_dropout_right_after_the_hand_does_not_settle_on_its_fading_end():
+    signal = resting(5, [2000, 1500, 1000, 500], noise_g=3.0)
+    hand(signal, 1, 1.5, 0.8, 400)
+    fade = np.arange(at(2.3), len(signal))
+    signal[fade, 1] += 10.0 * np.exp(-(fade - fade[0]) / (0.3 * RATE_HZ))
+    signal[at(2.0):, 1] -= 455
+    signal[at(2.5):at(3.0), 1] = np.nan
+    _, events = run(signal)
+    assert [e.slots for e, _ in events] == [(1,)]
+    assert events[0][0].delta_g == pytest.approx(-455, abs=2.0)

@@ -14,7 +14,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from jwo_billing.billing import BillingCore, CartData, ChargeStatus, ReceiptRecord
+from jwo_billing.billing import (BillingCore, CartData, ChargeStatus, ReceiptKind,
+                                 ReceiptRecord)
 from jwo_billing.ledger import Ledger
 from jwo_billing.payments import SandboxProcessor
 from jwo_billing.receipt import CartLine
@@ -30,6 +31,8 @@ RECEIPTS_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
                           reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
+_RECEIPT_KIND = {ReceiptKind.SALE: Receipt.SALE, ReceiptKind.REFUND: Receipt.REFUND,
+                 ReceiptKind.ADJUSTMENT: Receipt.ADJUSTMENT}
 _RECEIPT_STATUS = {ChargeStatus.CAPTURED: Receipt.CAPTURED, ChargeStatus.DECLINED: Receipt.DECLINED,
                    ChargeStatus.HELD: Receipt.HELD}
 
@@ -69,8 +72,9 @@ def receipt_message(record: ReceiptRecord, store_id: str) -> Receipt:
     receipt = record.receipt
     return Receipt(
         receipt_id=record.receipt_id, store_id=store_id, session_id=record.session_id,
-        account_token=record.account_token, kind=Receipt.SALE,
-        status=_RECEIPT_STATUS[record.status], currency=receipt.currency,
+        account_token=record.account_token, kind=_RECEIPT_KIND[record.kind],
+        status=_RECEIPT_STATUS[record.status], corrects_receipt_id=record.corrects_receipt_id,
+        currency=receipt.currency,
         lines=[ReceiptLine(sku=line.sku, name=line.name, quantity=line.quantity,
                            unit_price_minor=line.unit_price_minor,
                            line_total_minor=line.line_total_minor, tax_class=line.tax_class,
@@ -108,7 +112,7 @@ class BillingNode(Node):
         self.create_timer(settings.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(f'ledger {path}, sandbox processor {processor_path}, '
                                f'store {config.store.id}')
-        self._resolve_unfinished()    # whatever a crash interrupted, before anything new
+        self._resolve_unfinished(every_correction=True)    # what a crash interrupted, first
 
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
@@ -131,13 +135,15 @@ class BillingNode(Node):
                                       f'{msg.store_id!r}, not {self._store_id!r}: ignored')
             return
         try:
-            self._core.on_cart(cart_data(msg))
+            self._core.on_cart(cart_data(msg), self._now_ns())
+            self._publish_receipts()
         except Exception as error:
             self._fail(f'cart {msg.session_id!r} revision {msg.revision}', error)
 
-    def _resolve_unfinished(self) -> None:
+    def _resolve_unfinished(self, every_correction: bool = False) -> None:
         try:
             self._unfinished = len(self._core.resolve_unfinished(self._now_ns()))
+            self._core.resolve_corrections(self._now_ns(), every_session=every_correction)
         except Exception as error:
             self._fail('resolving unfinished sessions', error)
             return

@@ -144,6 +144,12 @@ class Ledger:
             '(SELECT session_id FROM entries WHERE step = ?) ORDER BY sequence', (present, absent))
         return [row[0] for row in rows]
 
+    def steps_like(self, pattern: str) -> list[tuple[str, str]]:
+        """(session, step) of every entry whose step matches the SQL LIKE `pattern`, in
+        recording order."""
+        return self._db.execute('SELECT session_id, step FROM entries WHERE step LIKE ? '
+                                'ORDER BY sequence', (pattern,)).fetchall()
+
     def _entry_by_key(self, key: str) -> LedgerEntry | None:
         row = self._db.execute(
             'SELECT sequence, idempotency_key, session_id, step, at_ns, detail FROM entries '

@@ -159,3 +159,31 @@ def build_receipt(cart: list[CartLine], config: StoreConfig,
                    total_minor=subtotal if rules.prices_include_tax else subtotal + tax,
                    status=ReceiptStatus.HELD if held else ReceiptStatus.PAYABLE,
                    held_reasons=tuple(held))
+
+
+def correction_receipt(charged: Receipt, corrected: Receipt) -> Receipt:
+    """What changes from the receipt that was charged to the corrected one: a line per SKU
+    whose quantity or amounts differ (negative where money goes back), and the totals'
+    differences, so `charged.total_minor + correction.total_minor == corrected.total_minor`."""
+    before = {line.sku: line for line in charged.lines}
+    after = {line.sku: line for line in corrected.lines}
+    lines = []
+    for sku in [*after, *(sku for sku in before if sku not in after)]:
+        old, new = before.get(sku), after.get(sku)
+        template = new or old
+        change = ReceiptLine(
+            sku=sku, name=template.name,
+            quantity=(new.quantity if new else 0) - (old.quantity if old else 0),
+            unit_price_minor=template.unit_price_minor,
+            line_total_minor=(new.line_total_minor if new else 0) -
+            (old.line_total_minor if old else 0),
+            tax_class=template.tax_class,
+            tax_minor=(new.tax_minor if new else 0) - (old.tax_minor if old else 0))
+        if change.quantity or change.line_total_minor or change.tax_minor:
+            lines.append(change)
+    return Receipt(currency=corrected.currency, prices_include_tax=corrected.prices_include_tax,
+                   lines=tuple(lines),
+                   subtotal_minor=corrected.subtotal_minor - charged.subtotal_minor,
+                   tax_minor=corrected.tax_minor - charged.tax_minor,
+                   total_minor=corrected.total_minor - charged.total_minor,
+                   status=ReceiptStatus.PAYABLE)

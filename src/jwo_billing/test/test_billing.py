@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from jwo_billing.billing import BillingCore, CartData, ChargeStatus
+from jwo_billing.billing import BillingCore, CartData, ChargeStatus, ReceiptKind
 from jwo_billing.ledger import Ledger
 from jwo_billing.payments import SandboxProcessor, TimeoutPoint
 from jwo_billing.receipt import CartLine
@@ -43,7 +43,7 @@ class Store:
     def deliver(self, *messages):
         for message in messages:
             if isinstance(message, CartData):
-                self.core.on_cart(message)
+                self.core.on_cart(message, now_ns=30)
             else:
                 self.core.on_gate_event(message, now_ns=30)
 
@@ -244,4 +244,86 @@ def test_a_crash_after_any_step_still_charges_exactly_once(tmp_path, crash_after
         assert len(restarted.core.unpublished_receipts()) == (0 if crash_after == 11 else 1)
     else:
         assert restarted.processor.captures() == []
+    restarted.close()
+
+
+def refunded(processor) -> list[tuple[int, int]]:
+    return [(c.amount_minor, c.refunded_minor) for c in processor.captures()]
+
+
+def test_a_late_cart_revision_that_removes_an_item_is_refunded_on_its_own_receipt(store):
+    store.deliver(gate(GateKind.ENTRY, 'e1'), SODA_AND_MILK, gate(GateKind.EXIT, 'x1'))
+    sale = store.core.receipt('s1')
+    milk_removed = cart(3, ('US-SODA-12', 2))
+    store.deliver(milk_removed, milk_removed)      # a reviewer's decision, and a replay of it
+    assert refunded(store.processor) == [(SODA_AND_MILK_TOTAL, 489)]
+    assert store.core.receipt('s1') == sale        # the sale's record is never edited
+    correction = store.core.unpublished_receipts()[-1]
+    assert (correction.kind, correction.status) == (ReceiptKind.REFUND, ChargeStatus.CAPTURED)
+    assert correction.receipt_id == f'{STORE}:s1:correction:3'
+    assert correction.corrects_receipt_id == sale.receipt_id
+    assert [(line.sku, line.quantity, line.line_total_minor, line.tax_minor)
+            for line in correction.receipt.lines] == [('US-MILK-GAL', -1, -489, 0)]
+    assert correction.receipt.total_minor == -489
+    assert correction.payment_reference.startswith('re_')
+
+
+def test_a_late_cart_revision_that_adds_an_item_is_charged_extra(store):
+    store.deliver(gate(GateKind.ENTRY, 'e1'), SODA_AND_MILK, gate(GateKind.EXIT, 'x1'))
+    store.deliver(cart(3, ('US-SODA-12', 2), ('US-MILK-GAL', 1), ('US-COFFEE-16', 1)))
+    # Taxable 358 + 449 = 807 -> tax 83.52 -> 84, 47 more than the sale's 37.
+    assert [c.amount_minor for c in store.processor.captures()] == [SODA_AND_MILK_TOTAL,
+                                                                    449 + 47]
+    correction = store.core.unpublished_receipts()[-1]
+    assert correction.kind is ReceiptKind.ADJUSTMENT and correction.receipt.tax_minor == 47
+
+
+def test_refunds_beyond_the_sale_take_from_later_adjustments(store):
+    store.deliver(gate(GateKind.ENTRY, 'e1'), cart(1, ('US-MILK-GAL', 1)),
+                  gate(GateKind.EXIT, 'x1'))
+    store.deliver(cart(2, ('US-MILK-GAL', 3)))      # +978
+    store.deliver(cart(3))                          # everything back: -1467
+    assert refunded(store.processor) == [(489, 489), (978, 978)]
+    assert sum(r.receipt.total_minor for r in store.core.unpublished_receipts()) == 0
+
+
+def test_a_cart_waiting_for_review_is_not_corrected_until_decided(store):
+    store.deliver(gate(GateKind.ENTRY, 'e1'), SODA_AND_MILK, gate(GateKind.EXIT, 'x1'))
+    store.deliver(cart(3, ('US-SODA-12', 2), pending_review=True))
+    assert refunded(store.processor) == [(SODA_AND_MILK_TOTAL, 0)]
+    store.deliver(cart(4, ('US-SODA-12', 2)))
+    assert refunded(store.processor) == [(SODA_AND_MILK_TOTAL, 489)]
+
+
+def test_a_refund_interrupted_by_a_timeout_is_settled_later(store):
+    store.deliver(gate(GateKind.ENTRY, 'e1'), SODA_AND_MILK, gate(GateKind.EXIT, 'x1'))
+    store.processor.inject_timeout('refund', TimeoutPoint.AFTER, times=3)
+    store.deliver(cart(3, ('US-SODA-12', 2)))
+    assert [r.kind for r in store.core.unpublished_receipts()] == [ReceiptKind.SALE]
+    store.core.resolve_corrections(now_ns=50, every_session=False)
+    assert refunded(store.processor) == [(SODA_AND_MILK_TOTAL, 489)]
+
+
+CORRECTED = cart(3, ('US-SODA-12', 2))
+SALE_STEPS = 11      # the crash session's steps up to and including `published`
+
+
+@pytest.mark.parametrize('crash_after', range(1, 5))
+def test_a_crash_during_a_correction_refunds_exactly_once(tmp_path, crash_after):
+    # cart:3, correction:3, refund, correction:3:outcome
+    counter = StepCounter(SALE_STEPS + crash_after)
+    crashed = Store(tmp_path, counter.wrap)
+    with pytest.raises(Crash):
+        crashed.deliver(*CRASH_SESSION)
+        crashed.core.mark_published(crashed.core.unpublished_receipts()[0], 60)
+        assert counter.count == SALE_STEPS
+        crashed.deliver(CORRECTED)
+    crashed.close()
+
+    restarted = Store(tmp_path)
+    restarted.core.resolve_unfinished(now_ns=100)
+    restarted.core.resolve_corrections(now_ns=100, every_session=True)
+    restarted.deliver(*CRASH_SESSION, CORRECTED)
+    assert refunded(restarted.processor) == [(SODA_AND_MILK_TOTAL, 489)]
+    assert restarted.core.unpublished_receipts()[-1].receipt.total_minor == -489
     restarted.close()

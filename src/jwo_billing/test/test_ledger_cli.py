@@ -29,8 +29,8 @@ def ledger_path(tmp_path):
         core.on_gate_event(GateEventData(session_id, 'entry_1', GateKind.ENTRY, session_id,
                                          token, 1, '', 10), 10)
         core.on_cart(CartData(session_id, 1, (CartLine('GB-CRISPS-6', 3),
-                                              CartLine('GB-MILK-1L', 2)), False, 11))
-    core.on_cart(CartData('s4', 2, (CartLine('GB-ALE-500', 1),), False, 12))
+                                              CartLine('GB-MILK-1L', 2)), False, 11), 11)
+    core.on_cart(CartData('s4', 2, (CartLine('GB-ALE-500', 1),), False, 12), 12)
     for session_id in ('s1', 's2', 's4'):
         core.on_gate_event(GateEventData(f'x{session_id}', 'exit_1', GateKind.EXIT, session_id,
                                          '', 1, '7', 20), 20)

@@ -19,8 +19,7 @@ from jwo_fusion.identity import Binding, EntryScan, IdentityBinder
 from jwo_fusion.review import (ReviewDecisionData, ReviewQueue, ReviewReason, ReviewRequestData,
                                ReviewSettings, SessionCandidate, identity_request_id,
                                review_reason, shelf_request_id)
-from jwo_fusion.tracker import (Detection, TrackerEvents, TrackerSettings, Tracker, TrackEstimate,
-                                TrackState)
+from jwo_fusion.tracker import Detection, Tracker, TrackerEvents, TrackerSettings, TrackEstimate
 
 # Sessions less likely than this are not held for a review about the event.
 _HOLD_PROBABILITY = 0.05

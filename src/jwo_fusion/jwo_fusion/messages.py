@@ -14,7 +14,7 @@ from jwo_fusion.fusion import AlertData, ExitData, ShopperView
 from jwo_fusion.identity import EntryScan
 from jwo_fusion.review import ReviewDecisionData, ReviewRequestData
 from jwo_fusion.tracker import Detection
-from jwo_interfaces.msg import (Cart, CartItem, GateEvent, ProductCandidate, ReviewCandidate,
+from jwo_interfaces.msg import (Cart, CartItem, GateEvent, ReviewCandidate,
                                 ReviewDecision, ReviewRequest, ShelfEvent, ShopperDetectionArray,
                                 StoreAlert, TrackedShopper)
 

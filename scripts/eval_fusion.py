@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--store', default=str(ROOT / 'config/london/store.yaml'))
     parser.add_argument('--shoppers', type=int, default=20)
     parser.add_argument('--duration', type=float, default=150.0, help='scenario seconds')
-    parser.add_argument('--difficulty', default='hard', choices=['easy', 'medium', 'hard'])
+    parser.add_argument('--difficulty', default='easy', choices=['easy', 'medium', 'hard'],
+                        help='medium and hard: jwo_sim shoppers overlap (no avoidance)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3])
     parser.add_argument('--layout', default='full', choices=['full', 'config'],
                         help="cameras: 'config' as the store config has them, 'full' a 3x3 grid "

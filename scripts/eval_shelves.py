@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_scenario(config, scenario):
+def run_scenario(config, scenario, quiet_gap_s: float):
     from jwo_shelves.evaluation import Detection, TrueEvent
     from jwo_shelves.planogram import ShelfPlanogram
     from jwo_shelves.shelf_monitor import EventKind, ShelfMonitor
@@ -42,13 +42,15 @@ def run_scenario(config, scenario):
                                          batch.grams):
                 detections.append(Detection(event, published_ns=last_ns))
         detections += [Detection(event, published_ns=last_ns) for event in monitor.flush()]
-    return merge_concurrent(result.events), detections
+    return merge_concurrent(result.events, quiet_gap_s), detections
 
 
-def merge_concurrent(events):
+def merge_concurrent(events, quiet_gap_s: float):
     """True events as the plates can see them: reaches into one slot that overlap in time
     and move the same product the same way are one weight change (the sum), because no
-    load cell can tell two hands apart; splitting them between shoppers is fusion's job."""
+    load cell can tell two hands apart; splitting them between shoppers is fusion's job.
+    With `quiet_gap_s` > 0, reaches that follow each other closer than that also merge: a
+    plate that never rests for a settling window between them shows a single change."""
     from jwo_shelves.evaluation import TrueEvent
     from jwo_shelves.shelf_monitor import EventKind
     kinds = {'pick': EventKind.PICK, 'put': EventKind.PUT}
@@ -57,7 +59,7 @@ def merge_concurrent(events):
         for group in merged:
             last = group[-1]
             if (last.slot_id, last.kind, last.sku) == (event.slot_id, event.kind, event.sku) \
-                    and event.t_start_s < max(e.t_settled_s for e in group):
+                    and event.t_start_s < max(e.t_settled_s for e in group) + quiet_gap_s:
                 group.append(event)
                 break
         else:
@@ -96,6 +98,9 @@ def main() -> int:
     parser.add_argument('--seconds', type=float, default=120.0)
     parser.add_argument('--difficulty', nargs='+', default=['easy', 'medium', 'hard'])
     parser.add_argument('--show-mistakes', type=int, default=5)
+    parser.add_argument('--quiet-gap-s', type=float, default=0.0,
+                        help='also count reaches of one product into one slot less than this '
+                        'apart as one weight change (0.5: the settling window)')
     args = parser.parse_args()
     from jwo_common.store_config import load_store_config
     from jwo_shelves.evaluation import score
@@ -103,7 +108,8 @@ def main() -> int:
 
     config = load_store_config(args.store)
     print(f'store {config.store.id}: {args.seeds} seeds x {args.shoppers} shoppers x '
-          f'{args.seconds:.0f} s per difficulty')
+          f'{args.seconds:.0f} s per difficulty; reaches into one slot merged when they '
+          f'overlap' + (f' or are < {args.quiet_gap_s} s apart' if args.quiet_gap_s else ''))
     print(f'{"difficulty":<10} {"events":>6} {"found":>6} {"precision":>9} {"recall":>7} '
           f'{"F1":>6} {"item+qty":>8} {"lat p50":>7} {"lat p95":>7} {"lat max":>7}')
     worst_f1, worst_accuracy, worst_latency = 1.0, 1.0, 0.0
@@ -114,7 +120,7 @@ def main() -> int:
             scenario = generate_scenario(config, seed=seed, n_shoppers=args.shoppers,
                                          duration_s=args.seconds, difficulty=difficulty,
                                          store_config_path=args.store)
-            (seed_truths, merges), seed_detections = run_scenario(config, scenario)
+            (seed_truths, merges), seed_detections = run_scenario(config, scenario, args.quiet_gap_s)
             concurrent += merges
             # Seeds are separate runs: keep their events apart by shifting time.
             offset_ns = round(seed * (args.seconds + 100) * 1e9)

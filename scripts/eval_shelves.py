@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_scenario(config, scenario, quiet_gap_s: float):
+def run_scenario(config, scenario, quiet_gap_s: float, net: bool):
     from jwo_shelves.evaluation import Detection, TrueEvent
     from jwo_shelves.planogram import ShelfPlanogram
     from jwo_shelves.shelf_monitor import EventKind, ShelfMonitor
@@ -42,31 +42,47 @@ def run_scenario(config, scenario, quiet_gap_s: float):
                                          batch.grams):
                 detections.append(Detection(event, published_ns=last_ns))
         detections += [Detection(event, published_ns=last_ns) for event in monitor.flush()]
-    return merge_concurrent(result.events, quiet_gap_s), detections
+    return merge_concurrent(result.events, quiet_gap_s, net), detections
 
 
-def merge_concurrent(events, quiet_gap_s: float):
+def merge_concurrent(events, quiet_gap_s: float, net: bool = False):
     """True events as the plates can see them: reaches into one slot that overlap in time
     and move the same product the same way are one weight change (the sum), because no
     load cell can tell two hands apart; splitting them between shoppers is fusion's job.
     With `quiet_gap_s` > 0, reaches that follow each other closer than that also merge: a
-    plate that never rests for a settling window between them shows a single change."""
+    plate that never rests for a settling window between them shows a single change.
+
+    With `net`, overlapping reaches merge whatever they move, into their net change per
+    product: nothing when it cancels out, and a mix of products (a put and a pick of
+    different products at once) that no single (product, quantity) can name correctly."""
     from jwo_shelves.evaluation import TrueEvent
     from jwo_shelves.shelf_monitor import EventKind
-    kinds = {'pick': EventKind.PICK, 'put': EventKind.PUT}
     merged: list[list] = []
     for event in sorted(events, key=lambda e: e.t_start_s):
         for group in merged:
             last = group[-1]
-            if (last.slot_id, last.kind, last.sku) == (event.slot_id, event.kind, event.sku) \
-                    and event.t_start_s < max(e.t_settled_s for e in group) + quiet_gap_s:
+            joins = last.slot_id == event.slot_id and \
+                (net or (last.kind, last.sku) == (event.kind, event.sku))
+            if joins and event.t_start_s < max(e.t_settled_s for e in group) + quiet_gap_s:
                 group.append(event)
                 break
         else:
             merged.append([event])
-    return [TrueEvent(g[0].shelf_id, (g[0].slot_id,), kinds[g[0].kind], g[0].sku,
-                      sum(e.quantity for e in g), round(max(e.t_settled_s for e in g) * 1e9))
-            for g in merged], len(events) - len(merged)
+    truths = []
+    for group in merged:
+        units = Counter()
+        for event in group:
+            units[event.sku] += event.quantity if event.kind == 'put' else -event.quantity
+        moved = {sku: count for sku, count in units.items() if count}
+        if not moved:
+            continue
+        grams = sum(e.delta_grams for e in group)
+        sku, count = next(iter(moved.items())) if len(moved) == 1 else \
+            ('+'.join(f'{s}{c:+d}' for s, c in sorted(moved.items())), 0)
+        truths.append(TrueEvent(group[0].shelf_id, (group[0].slot_id,),
+                                EventKind.PUT if grams > 0 else EventKind.PICK, sku, abs(count),
+                                round(max(e.t_settled_s for e in group) * 1e9)))
+    return truths, len(events) - len(merged)
 
 
 def mistakes(truths, detections, limit: int) -> list[str]:
@@ -101,6 +117,9 @@ def main() -> int:
     parser.add_argument('--quiet-gap-s', type=float, default=0.0,
                         help='also count reaches of one product into one slot less than this '
                         'apart as one weight change (0.5: the settling window)')
+    parser.add_argument('--net', action='store_true',
+                        help='score what weight alone can see: merged reaches into one slot '
+                        'as their net change, whatever product and direction each moved')
     args = parser.parse_args()
     from jwo_common.store_config import load_store_config
     from jwo_shelves.evaluation import score
@@ -109,7 +128,8 @@ def main() -> int:
     config = load_store_config(args.store)
     print(f'store {config.store.id}: {args.seeds} seeds x {args.shoppers} shoppers x '
           f'{args.seconds:.0f} s per difficulty; reaches into one slot merged when they '
-          f'overlap' + (f' or are < {args.quiet_gap_s} s apart' if args.quiet_gap_s else ''))
+          f'overlap' + (f' or are < {args.quiet_gap_s} s apart' if args.quiet_gap_s else '')
+          + (', scored as their net change' if args.net else ''))
     print(f'{"difficulty":<10} {"events":>6} {"found":>6} {"precision":>9} {"recall":>7} '
           f'{"F1":>6} {"item+qty":>8} {"lat p50":>7} {"lat p95":>7} {"lat max":>7}')
     worst_f1, worst_accuracy, worst_latency = 1.0, 1.0, 0.0
@@ -120,7 +140,7 @@ def main() -> int:
             scenario = generate_scenario(config, seed=seed, n_shoppers=args.shoppers,
                                          duration_s=args.seconds, difficulty=difficulty,
                                          store_config_path=args.store)
-            (seed_truths, merges), seed_detections = run_scenario(config, scenario, args.quiet_gap_s)
+            (seed_truths, merges), seed_detections = run_scenario(config, scenario, args.quiet_gap_s, args.net)
             concurrent += merges
             # Seeds are separate runs: keep their events apart by shifting time.
             offset_ns = round(seed * (args.seconds + 100) * 1e9)

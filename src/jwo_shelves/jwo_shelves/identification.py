@@ -146,7 +146,7 @@ class Identifier:
         delta = sum(c.delta_g for c in group)
         magnitude = abs(delta)
         measurement_var = sum(c.delta_stddev_g ** 2 for c in group) + s.measurement_floor_g ** 2
-        priors = self.planogram.priors([c.slot for c in group])
+        priors = self.planogram.priors([c.slot for c in group], put=delta > 0)
         prior = np.array([priors[sku] for sku in self._skus])
         prior_total = float(prior.sum())
         variance = self._variance_g2 + measurement_var

@@ -43,6 +43,10 @@ class PriorSettings:
     neighbour: float = 0.05        # planned on a touching plate
     same_shelf: float = 0.01       # planned elsewhere on this shelf
     elsewhere: float = 0.002       # any other product of the store (a misplaced return)
+    # A put returns whatever the shopper carries, which may come from anywhere in the store:
+    # this share of puts, relative to on_plate, is spread evenly over the products that do
+    # not belong on the plate. A pick can only take what lies there, so it has no such share.
+    misplaced_put: float = 0.1
 
 
 class ShelfPlanogram:
@@ -78,8 +82,9 @@ class ShelfPlanogram:
     def slot_ids(self) -> tuple[str, ...]:
         return tuple(p.slot_id for p in self.plates)
 
-    def priors(self, slots: Sequence[int]) -> dict[str, float]:
-        """Prior weight (not normalised) of every product for a change on `slots`."""
+    def priors(self, slots: Sequence[int], put: bool = False) -> dict[str, float]:
+        """Prior weight (not normalised) of every product for a change on `slots`; `put`
+        when weight was added."""
         s = self.prior_settings
         weights = dict.fromkeys(self.products, s.elsewhere)
         for plate in self.plates:
@@ -92,6 +97,11 @@ class ShelfPlanogram:
             weights[self.plates[slot].product] = s.on_plate
             for sku in self._misplaced[slot]:
                 weights[sku] = s.on_plate
+        if put:
+            foreign = [sku for sku, weight in weights.items() if weight < s.on_plate]
+            share = s.on_plate * s.misplaced_put / max(1, len(foreign))
+            for sku in foreign:
+                weights[sku] = max(weights[sku], share)
         return weights
 
     def misplaced(self, slot: int) -> dict[str, int]:

@@ -108,6 +108,14 @@ def test_a_product_from_elsewhere_in_the_store_can_be_put_back_here():
     assert result.candidates[0].sku == 'WINE'
 
 
+def test_a_put_may_be_anything_a_shopper_carries_but_a_pick_only_what_lies_there():
+    # 466 g on the SOUP plate (455 g) is closer to BEANS (470 g, not on this shelf).
+    [put] = identify(change(2, 466.0))
+    [pick] = identify(change(2, -466.0))
+    assert [c.sku for c in put.candidates[:2]] == ['BEANS', 'SOUP']
+    assert [c.sku for c in pick.candidates[:2]] == ['SOUP', 'BEANS']
+
+
 def test_candidates_are_bounded_and_settings_checked():
     [result] = Identifier(planogram(), IdentificationSettings(max_candidates=2)).identify(
         WeightEvent((change(0, -106.0),)))

@@ -16,14 +16,14 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from jwo_billing.billing import (BillingCore, CartData, ChargeStatus, ReceiptKind,
                                  ReceiptRecord)
-from jwo_billing.ledger import Ledger
+from jwo_billing.ledger import open_store_ledger
 from jwo_billing.payments import SandboxProcessor
 from jwo_billing.receipt import CartLine
 from jwo_billing.sessions import GateEventData, GateKind
 from jwo_common.node_main import run_node
 from jwo_common.parameters import declare_settings, param
 from jwo_common.qos import EVENTS
-from jwo_common.store_config import PostgresLedger, load_store_config
+from jwo_common.store_config import SqliteLedger, load_store_config
 from jwo_interfaces.msg import Cart, GateEvent, Receipt, ReceiptLine
 
 # A till that starts late (or restarts) still gets the recent receipts.
@@ -40,8 +40,8 @@ _RECEIPT_STATUS = {ChargeStatus.CAPTURED: Receipt.CAPTURED, ChargeStatus.DECLINE
 @dataclass(frozen=True)
 class BillingSettings:
     store_config: str = param('', 'Path of the store config YAML', read_only=True)
-    ledger_path: str = param('', 'SQLite ledger file; empty = billing.ledger.path of the store '
-                             'config', read_only=True)
+    ledger_path: str = param('', 'SQLite ledger file; empty = billing.ledger of the store '
+                             'config (SQLite or PostgreSQL)', read_only=True)
     processor_path: str = param('', 'SQLite file of the sandbox payment processor; empty = '
                                 'sandbox_processor.sqlite3 next to the ledger', read_only=True)
     decline_pattern: str = param('^decline-', 'Sandbox: account tokens matching this regular '
@@ -89,17 +89,18 @@ class BillingNode(Node):
         super().__init__('billing', **kwargs)
         settings = declare_settings(self, BillingSettings)
         config = load_store_config(settings.store_config)
-        if settings.ledger_path:
-            path = Path(settings.ledger_path)
-        elif isinstance(config.billing.ledger, PostgresLedger):
-            raise ValueError(f'{settings.store_config}: billing.ledger: the PostgreSQL ledger is '
-                             'not available in this version; use backend sqlite')
+        ledger_path = Path(settings.ledger_path) if settings.ledger_path else None
+        if settings.processor_path:
+            processor_path = Path(settings.processor_path)
+        elif ledger_path or isinstance(config.billing.ledger, SqliteLedger):
+            processor_path = (ledger_path or config.resolve_path(
+                config.billing.ledger.path)).parent / 'sandbox_processor.sqlite3'
         else:
-            path = config.resolve_path(config.billing.ledger.path)
-        processor_path = Path(settings.processor_path) if settings.processor_path else \
-            path.parent / 'sandbox_processor.sqlite3'
+            raise ValueError(f'{settings.store_config}: billing.ledger: a PostgreSQL ledger '
+                             'needs the processor_path parameter (the sandbox keeps its own '
+                             'file)')
         self._store_id = config.store.id
-        self._ledger = Ledger(path, config.store.id)
+        self._ledger = open_store_ledger(config, ledger_path)
         self._processor = SandboxProcessor(processor_path, settings.decline_pattern)
         self._core = BillingCore(self._ledger, self._processor, config)
         self._counts: Counter[str] = Counter()
@@ -110,8 +111,8 @@ class BillingNode(Node):
         self.create_subscription(Cart, '/carts', self._on_cart, EVENTS)
         self.create_timer(settings.retry_period_s, self._resolve_unfinished)
         self.create_timer(settings.diagnostics_period_s, self._publish_diagnostics)
-        self.get_logger().info(f'ledger {path}, sandbox processor {processor_path}, '
-                               f'store {config.store.id}')
+        self.get_logger().info(f'ledger {ledger_path or config.billing.ledger.backend}, '
+                               f'sandbox processor {processor_path}, store {config.store.id}')
         self._resolve_unfinished(every_correction=True)    # what a crash interrupted, first
 
     def _now_ns(self) -> int:

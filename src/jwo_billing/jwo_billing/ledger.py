@@ -1,36 +1,98 @@
-"""The billing ledger: an append-only record of every session state change, in SQLite (WAL).
+"""The billing ledger: an append-only record of every session state change.
 
 Each change is written once under an idempotency key `<store>:<session>:<step>`; writing
 the same key again is a no-op that returns the first record, so replayed or duplicated
 gate events, node restarts and bag replays never record a step twice.
+
+Two backends behind the same class: SQLite in WAL mode with full fsync (the embedded
+default: `Ledger(path, store)`) and PostgreSQL (`Ledger.postgresql(dsn, store)`, one
+database or schema per store). Both make "insert the entry unless its key exists, and
+apply its session change only if it was new" one transaction, with the unique key doing
+the deciding, so a concurrent writer (the `billing_ledger` command) cannot double a step.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-_SCHEMA = """
+from jwo_common.store_config import SqliteLedger, StoreConfig
+
+_SESSIONS = """
 CREATE TABLE IF NOT EXISTS sessions (
     session_id      TEXT PRIMARY KEY,
     store_id        TEXT NOT NULL,
     account_token   TEXT NOT NULL,
-    opened_at_ns    INTEGER NOT NULL,
-    closed_at_ns    INTEGER
-);
+    opened_at_ns    BIGINT NOT NULL,
+    closed_at_ns    BIGINT
+)"""
+_ENTRIES = """
 CREATE TABLE IF NOT EXISTS entries (
-    sequence        INTEGER PRIMARY KEY AUTOINCREMENT,
+    sequence        {sequence},
     idempotency_key TEXT NOT NULL UNIQUE,
     session_id      TEXT NOT NULL,
     step            TEXT NOT NULL,
-    at_ns           INTEGER NOT NULL,
+    at_ns           BIGINT NOT NULL,
     detail          TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_by_session ON entries (session_id);
-CREATE INDEX IF NOT EXISTS entries_by_step ON entries (step);
-"""
+)"""
+_INDEXES = ['CREATE INDEX IF NOT EXISTS entries_by_session ON entries (session_id)',
+            'CREATE INDEX IF NOT EXISTS entries_by_step ON entries (step)']
+
+
+class _Sqlite:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit off: each change is one explicit transaction.
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        self._db.execute('PRAGMA journal_mode=WAL')
+        self._db.execute('PRAGMA synchronous=FULL')   # money: a commit survives power loss
+        for statement in [_SESSIONS, _ENTRIES.format(
+                sequence='INTEGER PRIMARY KEY AUTOINCREMENT'), *_INDEXES]:
+            self._db.execute(statement)
+
+    def execute(self, sql: str, parameters: tuple = ()):
+        return self._db.execute(sql, parameters)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute('BEGIN IMMEDIATE')    # take the write lock now, not at first write
+        try:
+            yield
+        except BaseException:
+            self._db.execute('ROLLBACK')
+            raise
+        self._db.execute('COMMIT')
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _Postgresql:
+    def __init__(self, dsn: str):
+        import psycopg    # only where a PostgreSQL ledger is configured
+        self._db = psycopg.connect(dsn, autocommit=True)
+        with self.transaction():
+            # Concurrent CREATE ... IF NOT EXISTS can still collide in PostgreSQL's catalogue;
+            # the first process to start creates the tables while the others wait.
+            self._db.execute('SELECT pg_advisory_xact_lock(4242)')
+            for statement in [_SESSIONS, _ENTRIES.format(
+                    sequence='BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY'), *_INDEXES]:
+                self._db.execute(statement)
+
+    def execute(self, sql: str, parameters: tuple = ()):
+        return self._db.execute(sql.replace('?', '%s'), parameters)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._db.transaction():
+            yield
+
+    def close(self) -> None:
+        self._db.close()
 
 
 @dataclass(frozen=True)
@@ -53,14 +115,13 @@ class Session:
 
 
 class Ledger:
-    def __init__(self, path: Path, store_id: str):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, store_id: str, *, _database=None):
         self.store_id = store_id
-        # Autocommit off: each change is one explicit transaction.
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute('PRAGMA journal_mode=WAL')
-        self._db.execute('PRAGMA synchronous=FULL')   # money: a commit survives power loss
-        self._db.executescript(_SCHEMA)
+        self._db = _database or _Sqlite(path)
+
+    @classmethod
+    def postgresql(cls, dsn: str, store_id: str) -> Ledger:
+        return cls(Path(), store_id, _database=_Postgresql(dsn))
 
     def close(self) -> None:
         self._db.close()
@@ -73,23 +134,14 @@ class Ledger:
         """Appends an entry (and applies `session_change`) atomically unless its key exists.
         Returns the entry under that key and whether it is new."""
         key = self.key(session_id, step)
-        self._db.execute('BEGIN IMMEDIATE')
-        try:
-            existing = self._entry_by_key(key)
-            if existing is not None:
-                self._db.execute('ROLLBACK')
-                return existing, False
-            if session_change is not None:
-                self._db.execute(*session_change)
-            self._db.execute(
+        with self._db.transaction():
+            inserted = self._db.execute(
                 'INSERT INTO entries (idempotency_key, session_id, step, at_ns, detail) '
-                'VALUES (?, ?, ?, ?, ?)',
-                (key, session_id, step, at_ns, json.dumps(detail, sort_keys=True)))
-            self._db.execute('COMMIT')
-        except BaseException:
-            self._db.execute('ROLLBACK')
-            raise
-        return self._entry_by_key(key), True
+                'VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING',
+                (key, session_id, step, at_ns, json.dumps(detail, sort_keys=True))).rowcount
+            if inserted and session_change is not None:
+                self._db.execute(*session_change)
+        return self._entry_by_key(key), bool(inserted)
 
     def open_session(self, session_id: str, account_token: str, at_ns: int,
                      detail: dict) -> tuple[LedgerEntry, bool]:
@@ -155,3 +207,20 @@ class Ledger:
             'SELECT sequence, idempotency_key, session_id, step, at_ns, detail FROM entries '
             'WHERE idempotency_key = ?', (key,)).fetchone()
         return LedgerEntry(*row[:5], json.loads(row[5])) if row else None
+
+
+def open_store_ledger(config: StoreConfig, sqlite_path: Path | None = None) -> Ledger:
+    """The ledger the store config names (`billing.ledger`), or the SQLite file
+    `sqlite_path` instead. A database that cannot be reached is a one-line ValueError."""
+    if sqlite_path is not None:
+        return Ledger(sqlite_path, config.store.id)
+    settings = config.billing.ledger
+    if isinstance(settings, SqliteLedger):
+        return Ledger(config.resolve_path(settings.path), config.store.id)
+    import psycopg
+    try:
+        return Ledger.postgresql(settings.dsn, config.store.id)
+    except psycopg.Error as error:
+        reason = ' '.join(str(error).split())
+        raise ValueError(f'{config.source_path}: billing.ledger.dsn: cannot open the '
+                         f'PostgreSQL ledger: {reason}') from None

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from jwo_billing.billing import (ChargeStatus, ReceiptRecord, held_receipt_record,
                                  receipt_record, release_hold)
-from jwo_billing.ledger import Ledger
-from jwo_common.store_config import PostgresLedger, StoreConfigError, load_store_config
+from jwo_billing.ledger import Ledger, open_store_ledger
+from jwo_common.store_config import SqliteLedger, load_store_config
 
 
 def format_minor(amount_minor: int, currency: str, exponent: int) -> str:
@@ -103,13 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load_store_config(args.store_config)
-        if args.ledger is None and isinstance(config.billing.ledger, PostgresLedger):
-            raise StoreConfigError(f'{args.store_config}: billing.ledger: only the sqlite '
-                                   'backend can be read in this version')
-        path = args.ledger or config.resolve_path(config.billing.ledger.path)
-        if not path.is_file():
-            raise FileNotFoundError(f'{path}: no ledger file')
-        ledger = Ledger(path, config.store.id)
+        if args.ledger is not None and not args.ledger.is_file():
+            raise FileNotFoundError(f'{args.ledger}: no ledger file')
+        if args.ledger is None and isinstance(config.billing.ledger, SqliteLedger) and \
+                not config.resolve_path(config.billing.ledger.path).is_file():
+            raise FileNotFoundError(f'{config.resolve_path(config.billing.ledger.path)}: '
+                                    'no ledger file')
+        ledger = open_store_ledger(config, args.ledger)
         currency, exponent = config.store.currency, config.store.currency_exponent
         try:
             if args.command == 'receipts':
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                          'billing node charges it']
         finally:
             ledger.close()
-    except (StoreConfigError, FileNotFoundError, LookupError) as error:
+    except (ValueError, FileNotFoundError, LookupError) as error:
         print(f'error: {error.args[0] if isinstance(error, LookupError) else error}',
               file=sys.stderr)
         return 1

@@ -69,9 +69,18 @@ def test_sessions_are_charged_once_and_receipts_published(tmp_path):
 
         # A late joiner (a till restarting) still gets both receipts.
         receipts = {}
-        node.create_subscription(Receipt, '/receipts',
-                                 lambda r: receipts.setdefault(r.session_id, r), RECEIPTS_QOS)
+        def on_receipt(receipt: Receipt) -> None:
+            suffix = '-correction' if receipt.kind != Receipt.SALE else ''
+            receipts.setdefault(receipt.session_id + suffix, receipt)
+        node.create_subscription(Receipt, '/receipts', on_receipt, RECEIPTS_QOS)
         spin_until(executor, lambda: len(receipts) == 2, 30, 'both receipts')
+
+        # A reviewer's late decision takes the milk off e1's cart: a refund receipt follows.
+        carts.publish(cart('e1', 2, ('GB-CRISPS-6', 3)))
+        spin_until(executor, lambda: 'e1-correction' in receipts, 30, 'the refund receipt')
+        # The node records a publication right after sending it: wait for that before stopping.
+        spin_until(executor, lambda: ledger.entry('e1', 'published:correction:2'), 30,
+                   'the refund receipt recorded as published')
     finally:
         code, _, err = interrupt_and_wait(process)
         context.try_shutdown()
@@ -82,11 +91,19 @@ def test_sessions_are_charged_once_and_receipts_published(tmp_path):
     assert [(line.sku, line.quantity, line.line_total_minor) for line in paid.lines] == \
         [('GB-CRISPS-6', 3, 630), ('GB-MILK-1L', 2, 230)]
     assert declined.status == Receipt.DECLINED and not declined.payment_reference
+    refund = receipts['e1-correction']
+    assert (refund.kind, refund.status, refund.total_minor, refund.corrects_receipt_id) == \
+        (Receipt.REFUND, Receipt.CAPTURED, -230, paid.receipt_id)
+    assert [(line.sku, line.quantity) for line in refund.lines] == [('GB-MILK-1L', -2)]
     processor = SandboxProcessor(tmp_path / 'sandbox_processor.sqlite3')
     [capture] = processor.captures()
-    assert (capture.reference, capture.amount_minor) == (paid.payment_reference, 860)
-    assert [e.step for e in ledger.entries('e1')] == [
-        'open', 'authorized', 'cart:1', 'close', 'charge_intended', 'outcome', 'published']
+    assert (capture.reference, capture.amount_minor, capture.refunded_minor) == \
+        (paid.payment_reference, 860, 230)
+    steps = [e.step for e in ledger.entries('e1')]
+    # The cart and the entry travel on different topics: either may be recorded first.
+    assert sorted(steps[:3]) == ['authorized', 'cart:1', 'open']
+    assert steps[3:] == ['close', 'charge_intended', 'outcome', 'published', 'cart:2',
+                         'correction:2', 'correction:2:outcome', 'published:correction:2']
     assert ledger.session('e1').closed_at_ns == 160 * 10**9
     ledger.close()
     processor.close()

@@ -52,6 +52,7 @@ class ShelfEventTruth:
     account_token: str
     shopper_index: int
     delta_grams: float
+    epcs: tuple[str, ...] = ()   # RFID tags of the units moved (tagged products only)
 
 
 @dataclass(frozen=True)
@@ -119,20 +120,26 @@ def _true_events(config: StoreConfig, scenario: Scenario, plans: list[ShopperPla
     amplitude)])."""
     unit_rng = _rng(scenario.seed, _UNIT_WEIGHTS_STREAM)
     press_rng = _rng(scenario.seed, _PRESS_STREAM)
-    units_on_slot: dict[str, list[tuple[str, float]]] = {}
+    units_on_slot: dict[str, list[tuple[str, float, str]]] = {}   # (sku, grams, epc or '')
+    serial = 0
     for shelf in config.shelves:
         for slot in shelf.slots:
             product = config.product(slot.product)
             count = scenario.initial_stock.get(slot.id, 0)
             weights = unit_rng.normal(product.unit_weight_g, product.weight_stddev_g, count)
-            units_on_slot[slot.id] = [(product.sku, float(w)) for w in weights]
-    plate_changes = {slot_id: [(0.0, sum(w for _, w in units))]
+            units = []
+            for weight in weights:
+                serial += 1
+                units.append((product.sku, float(weight), epc(product.rfid_epc_prefix, serial)
+                              if product.rfid_tagged else ''))
+            units_on_slot[slot.id] = units
+    plate_changes = {slot_id: [(0.0, sum(w for _, w, _ in units))]
                      for slot_id, units in units_on_slot.items()}
     presses: dict[str, list[tuple[float, float, float]]] = {s: [] for s in units_on_slot}
     slot_product = {slot.id: slot.product for shelf in config.shelves for slot in shelf.slots}
     reaches = sorted(((reach.t_change_s, index, reach) for index, plan in enumerate(plans)
                       for reach in plan.reaches), key=lambda item: item[:2])
-    carts: list[list[tuple[str, float]]] = [[] for _ in plans]
+    carts: list[list[tuple[str, float, str]]] = [[] for _ in plans]
     events = []
     for _, shopper_index, reach in reaches:
         shopper = scenario.shoppers[shopper_index]
@@ -146,22 +153,30 @@ def _true_events(config: StoreConfig, scenario: Scenario, plans: list[ShopperPla
             sku = visit.sku or slot_product[reach.slot_id]
             moved = _take_last(carts[shopper_index], sku, visit.quantity)
             slot_units.extend(moved)
-        delta = sum(w for _, w in moved) * (-1 if visit.kind == 'pick' else 1)
-        plate_changes[reach.slot_id].append((reach.t_change_s, sum(w for _, w in slot_units)))
+        delta = sum(w for _, w, _ in moved) * (-1 if visit.kind == 'pick' else 1)
+        plate_changes[reach.slot_id].append((reach.t_change_s,
+                                             sum(w for _, w, _ in slot_units)))
         presses[reach.slot_id].append((reach.t_press_start_s, reach.t_press_end_s,
                                        float(press_rng.uniform(150.0, 600.0))))
         events.append(ShelfEventTruth(reach.t_press_start_s, reach.t_press_end_s, reach.shelf_id,
                                       reach.slot_id, sku, visit.quantity, visit.kind,
-                                      shopper.account_token, shopper_index, delta))
+                                      shopper.account_token, shopper_index, delta,
+                                      tuple(tag for _, _, tag in moved if tag)))
     return events, plate_changes, presses
 
 
-def _take_last(units: list[tuple[str, float]], sku: str, quantity: int) -> list[tuple[str, float]]:
+def epc(prefix: str, serial: int) -> str:
+    """A 96-bit EPC (24 upper-case hex digits): the product's prefix, then a serial."""
+    return prefix + f'{serial:0{24 - len(prefix)}X}'
+
+
+def _take_last(units: list[tuple[str, float, str]], sku: str,
+               quantity: int) -> list[tuple[str, float, str]]:
     """Removes the `quantity` most recently added units of `sku` (a shopper takes the
     product they came for even when a misplaced one lies on top)."""
     taken = []
     for _ in range(quantity):
-        position = max(i for i, (unit_sku, _) in enumerate(units) if unit_sku == sku)
+        position = max(i for i, (unit_sku, _, _) in enumerate(units) if unit_sku == sku)
         taken.append(units.pop(position))
     return taken
 

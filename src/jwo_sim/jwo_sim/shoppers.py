@@ -5,7 +5,10 @@ A shopper enters at the centre of the first entry gate zone at `arrival_s`, walk
 footprints grown by `CLEARANCE_M`) to stand in front of each visited slot (the shelf's -y
 side, `STAND_OFF_M` out from the front, in `map` via `jwo_common.frames.shelf_to_map`),
 reaches in, dwells, and finally leaves through the centre of the first exit gate zone.
-Party members follow the leader along the same path, `FOLLOW_LAG_S` apart.
+Party members follow the leader along the same path, `FOLLOW_LAG_S` behind while walking,
+and wait rather than step closer than `FOLLOW_GAP_M` to a member ahead of them, so two
+bodies do not stand in one spot (they may still brush past when the leader walks back
+through them).
 
     plan = plan_shopper(config, shopper)
     plan.reaches[0].t_press_start_s, plan.exit_s
@@ -14,6 +17,7 @@ Party members follow the leader along the same path, `FOLLOW_LAG_S` apart.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from dataclasses import dataclass
@@ -31,6 +35,9 @@ CLEARANCE_M = 0.3        # walkers keep this far from a shelf's footprint
 STAND_OFF_M = 0.45       # where a shopper stands, measured from the shelf front
 REACH_DELAY_S = 0.2      # from stopping to the hand touching the plate
 FOLLOW_LAG_S = 0.8       # party members walk this far behind each other
+FOLLOW_GAP_M = 0.6       # ... and wait rather than come closer than this to one ahead
+FOLLOW_STEP_S = 0.05     # time step of the followers' walk
+CATCH_UP = 1.3           # a follower who waited walks this much faster to catch up
 
 
 def press_duration_s(quantity: int) -> float:
@@ -60,12 +67,14 @@ class Reach:
 
 @dataclass(frozen=True)
 class ShopperPlan:
-    """Where a shopper (and each party member) is over time: piecewise-linear keyframes."""
+    """Where a shopper (and each party member) is over time: the leader moves along
+    piecewise-linear keyframes; followers walk the same path (see `position`)."""
 
     keyframe_t_s: np.ndarray      # non-decreasing
     keyframe_xy_m: np.ndarray     # (n, 2)
     reaches: tuple[Reach, ...]
     party_size: int
+    walking_speed_mps: float = 1.2
 
     @property
     def arrival_s(self) -> float:
@@ -74,14 +83,84 @@ class ShopperPlan:
     @property
     def exit_s(self) -> float:
         """When the last party member reaches the exit."""
-        return float(self.keyframe_t_s[-1]) + FOLLOW_LAG_S * (self.party_size - 1)
+        return max(self.present_s(member)[1] for member in range(self.party_size))
+
+    def present_s(self, member: int = 0) -> tuple[float, float]:
+        """When party member `member` walks in through the entry gate and out through the
+        exit gate (members pass each gate one after another)."""
+        if member == 0:
+            return float(self.keyframe_t_s[0]), float(self.keyframe_t_s[-1])
+        t_s, _ = self._follower_tracks[member - 1]
+        return float(t_s[0]), float(t_s[-1])
+
+    def path_length_m(self, t_s: np.ndarray, member: int = 0) -> np.ndarray:
+        """Distance walked along the leader's path by member `member` at times `t_s`."""
+        if member == 0:
+            return np.interp(t_s, self.keyframe_t_s, self._keyframe_path_m)
+        track_t_s, track_m = self._follower_tracks[member - 1]
+        return np.interp(t_s, track_t_s, track_m)
 
     def position(self, t_s: np.ndarray, member: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(x_m, y_m) of party member `member` (0 = leader) at times `t_s`, clamped to the
         entry point before they arrive and the exit point after they leave."""
-        shifted = np.asarray(t_s, dtype=float) - FOLLOW_LAG_S * member
-        return (np.interp(shifted, self.keyframe_t_s, self.keyframe_xy_m[:, 0]),
-                np.interp(shifted, self.keyframe_t_s, self.keyframe_xy_m[:, 1]))
+        path_m = self.path_length_m(np.asarray(t_s, dtype=float), member)
+        distinct_m, first = self._distinct_path_points
+        return (np.interp(path_m, distinct_m, self.keyframe_xy_m[first, 0]),
+                np.interp(path_m, distinct_m, self.keyframe_xy_m[first, 1]))
+
+    @functools.cached_property
+    def _keyframe_path_m(self) -> np.ndarray:
+        steps = np.hypot(*np.diff(self.keyframe_xy_m, axis=0).T)
+        return np.concatenate([[0.0], np.cumsum(steps)])
+
+    @functools.cached_property
+    def _distinct_path_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Strictly increasing path lengths and their keyframe indices (standing still
+        repeats a path length at the same point)."""
+        return np.unique(self._keyframe_path_m, return_index=True)
+
+    @functools.cached_property
+    def _follower_tracks(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(t_s, path length) of each follower, stepped in time: a follower walks
+        FOLLOW_LAG_S behind on the leader's path, never forward to within FOLLOW_GAP_M
+        of someone ahead of them in the party, and catches up a little faster after
+        waiting."""
+        total_m = float(self._keyframe_path_m[-1])
+        leader_out_s = float(self.keyframe_t_s[-1])
+        distinct_m, first = self._distinct_path_points
+        tracks: list[tuple[np.ndarray, np.ndarray]] = []
+        for member in range(1, self.party_size):
+            t_s = float(self.keyframe_t_s[0]) + FOLLOW_LAG_S * member
+            horizon = np.arange(t_s, leader_out_s + 120.0, FOLLOW_STEP_S)
+            ahead = [np.stack(self.position(horizon), axis=1)] + [
+                np.stack([np.interp(np.interp(horizon, track_t, track_m), distinct_m,
+                                    self.keyframe_xy_m[first, axis]) for axis in (0, 1)], axis=1)
+                for track_t, track_m in tracks]
+            lagging = np.interp(horizon - FOLLOW_LAG_S * member, self.keyframe_t_s,
+                                self._keyframe_path_m)
+            walked = [0.0]
+            max_step = CATCH_UP * self.walking_speed_mps * FOLLOW_STEP_S
+            for step in range(1, len(horizon)):
+                here = walked[-1]
+                wanted = min(max(lagging[step] - here, 0.0), max_step)
+                if wanted > 0 and horizon[step] < leader_out_s:
+                    candidate = here + wanted
+                    point = (np.interp(candidate, distinct_m, self.keyframe_xy_m[first, 0]),
+                             np.interp(candidate, distinct_m, self.keyframe_xy_m[first, 1]))
+                    current = (np.interp(here, distinct_m, self.keyframe_xy_m[first, 0]),
+                               np.interp(here, distinct_m, self.keyframe_xy_m[first, 1]))
+                    for others in ahead:
+                        other = others[step]
+                        # Stepping closer to someone already too close is not allowed.
+                        if (math.dist(point, other) < FOLLOW_GAP_M
+                                and math.dist(point, other) < math.dist(current, other)):
+                            wanted = 0.0
+                            break
+                walked.append(here + wanted)
+                if walked[-1] >= total_m - 1e-9:
+                    break
+            tracks.append((horizon[:len(walked)], np.array(walked)))
+        return tracks
 
 
 def slot_standing_point(shelf: Shelf, slot_x_m: float) -> tuple[float, float]:
@@ -200,4 +279,5 @@ def plan_shopper(config: StoreConfig, shopper: Shopper) -> ShopperPlan:
         times.append(t_s)
         points.append(position)
     walk_to(_zone_centre(config.gates_of_kind('exit')[0].zone))
-    return ShopperPlan(np.array(times), np.array(points), tuple(reaches), shopper.party_size)
+    return ShopperPlan(np.array(times), np.array(points), tuple(reaches), shopper.party_size,
+                       shopper.walking_speed_mps)

@@ -7,7 +7,8 @@
 Ground truth (a JSON-ready dict, see `ground_truth`):
   store_id, seed, duration_s, start_unix_s,
   shoppers: [{account_token, arrival_s, exit_s, party_size, entry_gate_id}],
-  trajectories: {"<account_token>/<member>": {t_s: [], x_m: [], y_m: []}}   (10 Hz, map frame)
+  trajectories: {"<account_token>/<member>": {t_s: [], x_m: [], y_m: []}}   (10 Hz, map frame,
+                from the member passing the entry gate to passing the exit gate)
   events: [{t_start_s, t_settled_s, shelf_id, slot_id, sku, quantity, kind, account_token,
             delta_grams}]   (time order; delta_grams < 0 for picks)
   carts: {account_token: {sku: quantity}}   (what each account leaves with; zeros omitted)
@@ -23,7 +24,7 @@ import numpy as np
 from jwo_common.store_config import StoreConfig
 from jwo_sim.load_cells import ShelfEventTruth, ShelfSignal, simulate_load_cells
 from jwo_sim.scenario import Scenario, ScenarioError, check_scenario
-from jwo_sim.shoppers import FOLLOW_LAG_S, ShopperPlan, plan_shopper
+from jwo_sim.shoppers import ShopperPlan, plan_shopper
 
 TRAJECTORY_RATE_HZ = 10.0
 
@@ -55,10 +56,10 @@ class SimulationResult:
                                  arrival_s=_round(plan.arrival_s), exit_s=_round(plan.exit_s),
                                  party_size=shopper.party_size, entry_gate_id=entry_gate))
             for member in range(shopper.party_size):
-                t_s = np.arange(np.ceil(plan.arrival_s * TRAJECTORY_RATE_HZ),
-                                np.floor(plan.exit_s * TRAJECTORY_RATE_HZ) + 1) \
+                enter_s, leave_s = plan.present_s(member)
+                t_s = np.arange(np.ceil(enter_s * TRAJECTORY_RATE_HZ - 1e-6),
+                                np.floor(leave_s * TRAJECTORY_RATE_HZ + 1e-6) + 1) \
                     / TRAJECTORY_RATE_HZ
-                t_s = t_s[t_s >= plan.arrival_s + member * FOLLOW_LAG_S - 1e-9]
                 x_m, y_m = plan.position(t_s, member)
                 trajectories[f'{shopper.account_token}/{member}'] = dict(
                     t_s=[_round(v) for v in t_s], x_m=[_round(v) for v in x_m],

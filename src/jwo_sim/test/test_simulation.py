@@ -9,7 +9,7 @@ from jwo_common.frames import shelf_to_map
 from jwo_common.store_config import load_store_config
 from jwo_sim.load_cells import load_cell_batches
 from jwo_sim.scenario import generate_scenario
-from jwo_sim.shoppers import CLEARANCE_M, slot_standing_point
+from jwo_sim.shoppers import CLEARANCE_M, FOLLOW_GAP_M, FOLLOW_LAG_S, slot_standing_point
 from jwo_sim.simulation import simulate
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -119,3 +119,26 @@ def test_fault_knobs_shape_the_signal():
         assert np.isnan(grams).any() == (dropout > 0)
         assert np.nanstd(grams - np.nanmedian(grams, axis=0), axis=0).mean() == \
             pytest.approx(noise_g, rel=0.1)
+
+
+def test_party_members_never_step_closer_than_the_gap():
+    config = load_store_config(ROOT / 'config' / 'london' / 'store.yaml')
+    scenario = generate_scenario(config, 21, 8, 90.0, 'hard')
+    plans = simulate(config, scenario).plans
+    parties = [(s, plan) for s, plan in zip(scenario.shoppers, plans) if s.party_size > 1]
+    assert parties
+    for shopper, plan in parties:
+        for member in range(1, shopper.party_size):
+            enter_s, leave_s = plan.present_s(member)
+            assert leave_s == pytest.approx(plan.keyframe_t_s[-1] + FOLLOW_LAG_S * member,
+                                            abs=1.0)
+            t_s = np.arange(enter_s, plan.keyframe_t_s[-1], 0.05)
+            leader = np.stack(plan.position(t_s), axis=1)
+            follower = np.stack(plan.position(t_s, member), axis=1)
+            steps = np.hypot(*np.diff(follower, axis=0).T)
+            assert steps.max() / 0.05 <= shopper.walking_speed_mps * 1.31
+            gap_after = np.hypot(*(follower[1:] - leader[1:]).T)
+            gap_before = np.hypot(*(follower[:-1] - leader[1:]).T)
+            moved_closer = (steps > 1e-9) & (gap_after < FOLLOW_GAP_M - 1e-6) \
+                & (gap_after < gap_before - 1e-9)
+            assert not moved_closer.any()

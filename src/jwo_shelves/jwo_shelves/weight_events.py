@@ -239,10 +239,11 @@ class ShelfWeightDetector:
         totals = cumulative[window:] - cumulative[:-window]
         newer = cumulative[window:] - cumulative[window - window // 2:-(window // 2)]
         window_sum, window_squares, window_count = totals[:, 0], totals[:, 1], totals[:, 2]
-        # Too few readings in the newer half (a dropout) tell nothing about a trend: NaN, so
-        # the plate waits for readings rather than settle on the older half, which may still
-        # hold the end of the hand's force.
-        enough = newer[:, 2] >= max(2, math.ceil(self.settings.min_valid_fraction * (window // 2)))
+        # Too few readings in either half (a dropout) tell nothing about a trend: NaN, so the
+        # plate waits for readings rather than settle on one half, which may still hold the
+        # end of the hand's force or a creep the other half would have shown.
+        needed = max(2, math.ceil(self.settings.min_valid_fraction * (window // 2)))
+        enough = (newer[:, 2] >= needed) & (totals[:, 2] - newer[:, 2] >= needed)
         with np.errstate(all='ignore'):
             mean = window_sum / window_count
             trend = np.where(enough, newer[:, 0] / newer[:, 2] - mean, np.nan)

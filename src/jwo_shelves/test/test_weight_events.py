@@ -215,3 +215,17 @@ def test_a_dropout_right_after_the_hand_does_not_settle_on_its_fading_end():
     _, events = run(signal)
     assert [e.slots for e, _ in events] == [(1,)]
     assert events[0][0].delta_g == pytest.approx(-455, abs=2.0)
+
+
+def test_readings_back_after_a_dropout_must_show_the_plate_steady_before_it_settles():
+    # The readings come back while the plate still creeps to its final level: with only
+    # the newer half of a window to go by, the creep looks like rest and the pick splits.
+    signal = resting(6, [2000, 1500, 1000, 500], noise_g=3.0)
+    hand(signal, 1, 1.5, 0.8, 400)
+    signal[at(2.0):, 1] -= 455
+    creep = np.arange(at(2.6), at(3.3))
+    signal[creep, 1] += 25.0 * (1 - (creep - creep[0]) / len(creep))
+    signal[at(2.3):at(2.6), 1] = np.nan
+    _, events = run(signal)
+    assert [e.slots for e, _ in events] == [(1,)]
+    assert events[0][0].delta_g == pytest.approx(-455, abs=2.5)

@@ -23,6 +23,7 @@ setup(
     entry_points={
         'console_scripts': [
             'camera_extrinsics = jwo_cameras.extrinsics_node:main',
+            'camera = jwo_cameras.camera_node:main',
         ],
     },
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS entries (
     at_ns           BIGINT NOT NULL,
     detail          TEXT NOT NULL
 )"""
+_SQLITE_BUSY_S = 10.0
 _INDEXES = ['CREATE INDEX IF NOT EXISTS entries_by_session ON entries (session_id)',
             'CREATE INDEX IF NOT EXISTS entries_by_step ON entries (step)']
 
@@ -47,12 +49,27 @@ class _Sqlite:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit off: each change is one explicit transaction.
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
-        self._db.execute('PRAGMA journal_mode=WAL')
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=_SQLITE_BUSY_S)
         self._db.execute('PRAGMA synchronous=FULL')   # money: a commit survives power loss
-        for statement in [_SESSIONS, _ENTRIES.format(
-                sequence='INTEGER PRIMARY KEY AUTOINCREMENT'), *_INDEXES]:
-            self._db.execute(statement)
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        # Switching to WAL does not wait on SQLite's busy handler: processes opening a new
+        # ledger at the same moment get 'database is locked' at once, so retry until the
+        # busy timeout has passed.
+        deadline = time.monotonic() + _SQLITE_BUSY_S
+        while True:
+            try:
+                self._db.execute('PRAGMA journal_mode=WAL')
+                with self.transaction():
+                    for statement in [_SESSIONS, _ENTRIES.format(
+                            sequence='INTEGER PRIMARY KEY AUTOINCREMENT'), *_INDEXES]:
+                        self._db.execute(statement)
+                return
+            except sqlite3.OperationalError as error:
+                if 'locked' not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def execute(self, sql: str, parameters: tuple = ()):
         return self._db.execute(sql, parameters)

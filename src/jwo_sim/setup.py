@@ -24,6 +24,8 @@ setup(
         'console_scripts': [
             'jwo_sim_generate = jwo_sim.cli:generate',
             'jwo_bag_info = jwo_sim.cli:bag_info',
+            'jwo_bag_play = jwo_sim.bag_play:play',
+            'jwo_bag_record = jwo_sim.bag_record:record',
         ],
     },
 )

@@ -14,7 +14,8 @@ from rosbags.rosbag2 import Reader
 
 from jwo_common.store_config import StoreConfigError, load_store_config
 from jwo_sim.bag_writer import write_bag
-from jwo_sim.scenario import ScenarioError, generate_scenario, load_scenario
+from jwo_sim.scenario import Scenario, ScenarioError, generate_scenario, load_scenario, \
+    parse_scenario
 from jwo_sim.simulation import simulate
 
 
@@ -29,6 +30,11 @@ def generate_main(argv: list[str] | None = None) -> int:
     parser.add_argument('--shoppers', type=int, default=4)
     parser.add_argument('--duration', type=float, default=60.0, help='seconds of sim time')
     parser.add_argument('--difficulty', choices=['easy', 'medium', 'hard'], default='easy')
+    parser.add_argument('--overhead-color', action='store_true',
+                        help='also render colour images of the overhead cameras')
+    parser.add_argument('--fault', action='append', default=[], metavar='NAME=VALUE',
+                        help='override a fault knob of the generated scenario, e.g. '
+                             'depth_noise_mm_at_1m=0 (repeatable; see jwo_sim.scenario.Faults)')
     parser.add_argument('--out', required=True, help='bag directory to create (must not exist)')
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -41,7 +47,9 @@ def generate_main(argv: list[str] | None = None) -> int:
             source = args.scenario
         else:
             scenario = generate_scenario(config, args.seed, args.shoppers, args.duration,
-                                         args.difficulty, store_config_path=args.store)
+                                         args.difficulty, store_config_path=args.store,
+                                         overhead_color=args.overhead_color)
+            scenario = _override_faults(scenario, args.fault)
             source = f'generated scenario (seed {args.seed})'
         result = simulate(config, scenario, source)
         write_bag(result, out)
@@ -52,6 +60,17 @@ def generate_main(argv: list[str] | None = None) -> int:
     print(f'{out}: {len(scenario.shoppers)} shoppers, {len(ground_truth["events"])} shelf '
           f'events, {scenario.duration_s:g} s')
     return 0
+
+
+def _override_faults(scenario: Scenario, overrides: list[str]) -> Scenario:
+    values = scenario.faults.model_dump()
+    for override in overrides:
+        name, _, value = override.partition('=')
+        if name not in values or not value:
+            raise ScenarioError(f'--fault {override}: expected NAME=VALUE with NAME one of '
+                                f'{sorted(values)}')
+        values[name] = value
+    return parse_scenario({**scenario.model_dump(mode='json'), 'faults': values}, '--fault')
 
 
 def bag_summary(path: Path | str) -> dict:

@@ -10,7 +10,8 @@ Ground truth (a JSON-ready dict, see `ground_truth`):
   trajectories: {"<account_token>/<member>": {t_s: [], x_m: [], y_m: []}}   (10 Hz, map frame,
                 from the member passing the entry gate to passing the exit gate)
   events: [{t_start_s, t_settled_s, shelf_id, slot_id, sku, quantity, kind, account_token,
-            delta_grams}]   (time order; delta_grams < 0 for picks)
+            delta_grams, epcs}]   (time order; delta_grams < 0 for picks; epcs: RFID tags
+            of the units moved, tagged products only)
   carts: {account_token: {sku: quantity}}   (what each account leaves with; zeros omitted)
 """
 
@@ -67,7 +68,7 @@ class SimulationResult:
         events = [dict(t_start_s=_round(e.t_start_s), t_settled_s=_round(e.t_settled_s),
                        shelf_id=e.shelf_id, slot_id=e.slot_id, sku=e.sku, quantity=e.quantity,
                        kind=e.kind, account_token=e.account_token,
-                       delta_grams=_round(e.delta_grams))
+                       delta_grams=_round(e.delta_grams), epcs=list(e.epcs))
                   for e in self.events]
         return dict(store_id=self.config.store.id, seed=self.scenario.seed,
                     duration_s=self.scenario.duration_s, start_unix_s=self.scenario.start_unix_s,

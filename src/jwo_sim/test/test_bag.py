@@ -46,8 +46,8 @@ def bags(tmp_path_factory):
     """The same seed generated twice into different directories, and another seed."""
     root = tmp_path_factory.mktemp('bags')
     for name, seed in (('first', 5), ('again', 5), ('other', 6)):
-        assert generate_main(['--store', str(LONDON), '--seed', str(seed), '--shoppers', '4',
-                              '--duration', '40', '--difficulty', 'medium',
+        assert generate_main(['--store', str(LONDON), '--seed', str(seed), '--shoppers', '3',
+                              '--duration', '18', '--difficulty', 'medium',
                               '--out', str(root / name)]) == 0
     return root
 
@@ -67,9 +67,13 @@ def test_bag_holds_the_scenario(bags):
     by_topic = {}
     for topic, timestamp, message in messages:
         by_topic.setdefault(topic, []).append((timestamp, message))
-    assert sorted(by_topic) == ['/clock', '/gates/entry_scans', '/shelves/shelf_a/load_cells',
-                                '/shelves/shelf_b/load_cells', '/shelves/shelf_c/load_cells',
-                                '/tf_static']
+    cameras = [f'/cameras/cam_0{i}/depth/{s}' for i in range(1, 5)
+               for s in ('camera_info', 'image_raw')]
+    assert sorted(by_topic) == sorted(
+        ['/clock', '/gates/entry_scans', '/shelves/shelf_a/load_cells',
+         '/shelves/shelf_b/load_cells', '/shelves/shelf_c/load_cells', '/tf_static',
+         '/cameras/gate_cam/color/camera_info', '/cameras/gate_cam/color/image_raw',
+         *cameras, *(['/rfid/exit_reader/reads'] if truth['rfid_reads'] else [])])
     assert [t for _, t, _ in messages] == sorted(t for _, t, _ in messages)
     (_, tf_static), = by_topic['/tf_static']
     assert [t['child_frame_id'] for t in tf_static['transforms']] == \
@@ -79,7 +83,7 @@ def test_bag_holds_the_scenario(bags):
             for m in scans] == [(s['account_token'], s['party_size'], 0, True)
                                 for s in truth['shoppers']]
     readings = [m for _, m in by_topic['/shelves/shelf_a/load_cells']]
-    assert len(readings) == 400 and all(m['sample_count'] == 6 for m in readings)
+    assert len(readings) == 180 and all(m['sample_count'] == 6 for m in readings)
     assert readings[0]['slot_ids'] == [s.id for s in config.shelf('shelf_a').slots]
     with AnyReader([bags / 'first']) as reader:
         durability = {c.topic: c.ext.offered_qos_profiles[0].durability
@@ -89,7 +93,7 @@ def test_bag_holds_the_scenario(bags):
 
 def test_decoded_samples_are_the_simulated_signal(tmp_path):
     config = load_store_config(LONDON)
-    result = simulate(config, generate_scenario(config, 9, 2, 20.0, 'easy'))
+    result = simulate(config, generate_scenario(config, 9, 2, 10.0, 'easy'))
     write_bag(result, tmp_path / 'bag')
     rows = [np.frombuffer(m['grams'][2], dtype=np.float32).reshape(m['sample_count'], -1)
             for topic, _, m in decoded(tmp_path / 'bag') if topic == '/shelves/shelf_b/load_cells']
@@ -106,7 +110,7 @@ def test_truncated_bag_is_one_line_naming_the_file(bags, tmp_path, capsys):
     assert error.count('\n') == 1 and str(broken) in error and 'Traceback' not in error
     assert bag_info_main([str(bags / 'first')]) == 0
     out = capsys.readouterr().out
-    assert '400  /shelves/shelf_a/load_cells' in out and 'duration: 40.000 s' in out
+    assert '180  /shelves/shelf_a/load_cells' in out and 'duration: 18.000 s' in out
 
 
 def test_generate_refuses_an_existing_out_and_bad_store(bags, tmp_path, capsys):

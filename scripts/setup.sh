@@ -22,6 +22,8 @@ stamp_set() { mkdir -p "$STAMPS" && printf '%s' "$2" > "$STAMPS/$1"; }
 
 # ---- system packages: a C++ toolchain and cmake to build interfaces, libusb for RealSense
 apt_packages=(cmake g++ make libusb-1.0-0)
+# The PostgreSQL server only for the tests of the PostgreSQL ledger (scripts/test.sh asks).
+[ "${JWO_TEST_SERVICES:-0}" = 1 ] && apt_packages+=(postgresql)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

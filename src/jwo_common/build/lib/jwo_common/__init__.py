@@ -1,1 +1,0 @@
-"""Pieces shared by every jwo package."""

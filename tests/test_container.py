@@ -3,9 +3,6 @@
 import sys
 from pathlib import Path
 
-import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
@@ -25,19 +22,6 @@ NODE_SPECS = ['jwo_cameras.extrinsics_node:CameraExtrinsicsNode',
 def container(*specs: str, store: Path = STORE):
     args = [arg for spec in specs for arg in ('--node', spec)]
     return node_process('jwo_common.container', *args, ros_args=['-p', f'store_config:={store}'])
-
-
-@pytest.fixture
-def ros():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node('container_prober', context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    yield node, executor
-    executor.shutdown()
-    node.destroy_node()
-    context.try_shutdown()
 
 
 def test_nodes_share_one_process(ros):

@@ -2,9 +2,6 @@
 
 from pathlib import Path
 
-import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from tf2_msgs.msg import TFMessage
 
 from jwo_common.qos import LATCHED
@@ -13,19 +10,6 @@ from jwo_common.tf import TF_STATIC_LISTENER_QOS
 from jwo_interfaces.msg import ShelfEvent
 
 STANDARD_TF_MESSAGE_HASH = 'RIHS01_e369d0f05a23ae52508854b66f6aa0437f3449d652e8cbf22d5abe85d020f087'
-
-
-@pytest.fixture
-def ros():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node('roundtrip_listener', context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    yield node, executor
-    executor.shutdown()
-    node.destroy_node()
-    context.try_shutdown()
 
 
 def test_shelf_event_and_tf_cross_processes(ros):

@@ -4,10 +4,8 @@ parameters with descriptors, and stops cleanly on SIGINT."""
 from pathlib import Path
 
 import pytest
-import rclpy
 from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.srv import DescribeParameters, ListParameters
-from rclpy.executors import SingleThreadedExecutor
 
 from jwo_common.testing import interrupt_and_wait, node_process, spin_until
 
@@ -22,19 +20,6 @@ NODES = [
     ('jwo_fusion', 'jwo_fusion.store_markers_node', 'store_markers'),
     ('jwo_billing', 'jwo_billing.billing_node', 'billing'),
 ]
-
-
-@pytest.fixture
-def ros():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node('node_prober', context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    yield node, executor
-    executor.shutdown()
-    node.destroy_node()
-    context.try_shutdown()
 
 
 def call(node, executor, service_type, name, request, timeout_s=30.0):

@@ -1,9 +1,14 @@
-"""The nodes that make up a store, grouped into processes. The smoke run, the launcher and
-the ROS 2 launch files all read this one list, so they cannot drift apart."""
+"""The nodes that make up a store, grouped into processes. The smoke run, the launcher
+(`jwo_launch`) and the ROS 2 launch files all read this one list, so they cannot drift apart.
+
+Two modes: `bag` (a recording plays the sensors: no drivers) and `live` (one driver process
+per camera and per shelf's load-cell board, each named after its device)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from jwo_common.store_config import StoreConfig
 
 
 @dataclass(frozen=True)
@@ -17,6 +22,9 @@ class StackNode:
 class StackProcess:
     name: str
     nodes: tuple[StackNode, ...]
+    # Parameters of this process only, e.g. which device a driver reads.
+    parameters: dict[str, str] = field(default_factory=dict)
+    renamed_to: str = ''   # a driver runs once per device, so its node takes the device's name
 
 
 STORE_PROCESSES = (
@@ -25,7 +33,11 @@ STORE_PROCESSES = (
                   'camera_extrinsics'),
         StackNode('jwo_shelves', 'jwo_shelves.shelf_frames_node:ShelfFramesNode', 'shelf_frames'),
     )),
+    StackProcess('shelves', (
+        StackNode('jwo_shelves', 'jwo_shelves.shelf_events_node:ShelfEventsNode', 'shelf_events'),
+    )),
     StackProcess('fusion', (
+        StackNode('jwo_fusion', 'jwo_fusion.fusion_node:FusionNode', 'fusion'),
         StackNode('jwo_fusion', 'jwo_fusion.store_markers_node:StoreMarkersNode', 'store_markers'),
     )),
     # Alone in its process: a crash elsewhere must not take the money path down with it.
@@ -34,6 +46,42 @@ STORE_PROCESSES = (
     )),
 )
 
+CAMERA_DRIVER = StackNode('jwo_cameras', 'jwo_cameras.camera_node:CameraNode', 'camera')
+LOAD_CELL_DRIVER = StackNode('jwo_shelves', 'jwo_shelves.load_cell_node:LoadCellNode',
+                             'load_cells')
+
+
+def driver_processes(config: StoreConfig) -> tuple[StackProcess, ...]:
+    """One process per device of a live store: cameras, then shelves' load-cell boards."""
+    cameras = tuple(StackProcess(f'camera_{camera.id}', (CAMERA_DRIVER,),
+                                 {'camera_id': camera.id}, f'camera_{camera.id}')
+                    for camera in config.cameras)
+    shelves = tuple(StackProcess(f'load_cells_{shelf.id}', (LOAD_CELL_DRIVER,),
+                                 {'shelf_id': shelf.id}, f'load_cells_{shelf.id}')
+                    for shelf in config.shelves)
+    return cameras + shelves
+
+
+def store_processes(config: StoreConfig, mode: str) -> tuple[StackProcess, ...]:
+    """The processes of a store in start order: drivers first when live."""
+    if mode not in ('live', 'bag'):
+        raise ValueError(f"mode must be 'live' or 'bag', got {mode!r}")
+    drivers = driver_processes(config) if mode == 'live' else ()
+    return drivers + STORE_PROCESSES
+
+
+def node_names(process: StackProcess) -> tuple[str, ...]:
+    return (process.renamed_to,) if process.renamed_to else \
+        tuple(node.node_name for node in process.nodes)
+
 
 def container_arguments(process: StackProcess) -> list[str]:
     return [arg for node in process.nodes for arg in ('--node', node.node_class)]
+
+
+def process_ros_arguments(process: StackProcess) -> list[str]:
+    """ROS arguments that belong to this process alone (after the store's own)."""
+    args = [arg for name, value in process.parameters.items() for arg in ('-p', f'{name}:={value}')]
+    if process.renamed_to:
+        args += ['-r', f'__node:={process.renamed_to}']
+    return args

@@ -69,12 +69,14 @@ def _phone(width: int, height: int, payload: str, centre: tuple[float, float],
         np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32), placed)
     image = cv2.warpPerspective(screen_rgb, warp, (width, height))
     mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), warp, (width, height))
-    composed = np.where(mask[..., None] > 127, image, base)
     if blur_px > 1:
+        # Only the moving phone smears; another phone held still beside it stays sharp.
         kernel = np.zeros((blur_px, blur_px), np.float32)
         kernel[blur_px // 2, :] = 1.0 / blur_px
-        composed = cv2.filter2D(composed, -1, kernel)
-    return composed
+        image = cv2.filter2D(image, -1, kernel)
+        mask = cv2.filter2D(mask, -1, kernel)
+    alpha = mask[..., None].astype(np.float32) / 255.0
+    return (image * alpha + base * (1.0 - alpha) + 0.5).astype(np.uint8)
 
 
 def gate_frames(result: SimulationResult, camera: Camera) -> Iterator[CameraFrame]:
@@ -94,10 +96,11 @@ def gate_frames(result: SimulationResult, camera: Camera) -> Iterator[CameraFram
         if rng.random() < scenario.faults.camera_frame_drop_probability:
             continue
         image = background
-        for arrival_s, token, centre, side, angle, tilt in scans:
-            since = t_s - (arrival_s - SCAN_LEAD_S)
-            if not 0.0 <= since <= SCAN_LEAD_S + SCAN_TRAIL_S:
-                continue
+        in_view = [scan for scan in scans
+                   if 0.0 <= t_s - (scan[0] - SCAN_LEAD_S) <= SCAN_LEAD_S + SCAN_TRAIL_S]
+        # The phone being scanned is held closest to the scanner: drawn last, on top.
+        in_view.sort(key=lambda scan: abs(t_s - scan[0]) <= SCAN_STEADY_S / 2)
+        for arrival_s, token, centre, side, angle, tilt in in_view:
             steady = abs(t_s - arrival_s) <= SCAN_STEADY_S / 2
             # Outside the steady moment the phone swings in from below and out again.
             offset = 0.0 if steady else min(abs(t_s - arrival_s) - SCAN_STEADY_S / 2, 0.5) \

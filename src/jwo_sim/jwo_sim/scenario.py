@@ -218,6 +218,8 @@ def save_scenario(scenario: Scenario, path: str | Path) -> None:
     Path(path).write_text(scenario_to_yaml(scenario), encoding='utf-8')
 
 
+ENTRY_SCAN_SPACING_S = 2.0
+
 # Per difficulty: units per pick, chance a carried item is put back, chance a put-back goes
 # to another slot, chance of a party, fault knobs, arrival spread (share of the duration),
 # visits per shopper, share of visits to one crowded shelf, share of visits to a slot whose
@@ -328,6 +330,9 @@ def generate_scenario(config: StoreConfig, seed: int, n_shoppers: int, duration_
 
     shoppers = []
     arrivals = np.sort(rng.uniform(0, duration_s * profile['arrival_spread'], n_shoppers))
+    # One code at a time at the entry scanner: its turnstile admits a party every few seconds.
+    for index in range(1, n_shoppers):
+        arrivals[index] = max(arrivals[index], arrivals[index - 1] + ENTRY_SCAN_SPACING_S)
     for index, arrival_s in enumerate(arrivals):
         speed = float(rng.uniform(1.0, 1.4))
         party = int(rng.integers(2, 4)) if rng.random() < profile['party'] else 1

@@ -33,6 +33,9 @@ STORE_PROCESSES = (
                   'camera_extrinsics'),
         StackNode('jwo_shelves', 'jwo_shelves.shelf_frames_node:ShelfFramesNode', 'shelf_frames'),
     )),
+    StackProcess('gate', (
+        StackNode('jwo_cameras', 'jwo_cameras.gate_node:EntryGateNode', 'entry_gate'),
+    )),
     StackProcess('shelves', (
         StackNode('jwo_shelves', 'jwo_shelves.shelf_events_node:ShelfEventsNode', 'shelf_events'),
     )),

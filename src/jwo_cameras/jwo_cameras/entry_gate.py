@@ -1,0 +1,108 @@
+"""The entry gate's decisions on what its QR scanner reads (ROS-free).
+
+The shopper's app shows a QR code whose payload is their opaque account token (letters,
+digits, '_' and '-', 3 to 64 characters): never a name, card or anything personal.
+A phone held up to the scanner is seen in many consecutive frames; those reads are one scan,
+and the scan opens one session. Rejected, each with a reason:
+- garbage: anything that is not a well-formed account token;
+- replayed: a token that opened a session less than `replay_window_s` ago, i.e. a code shown
+  again (a screenshot passed back over the gate) rather than the same phone still in view.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+ACCOUNT_TOKEN = re.compile(r'[A-Za-z0-9_-]{3,64}')
+
+
+class AppCodeError(ValueError):
+    """The payload is not an account token; the message says what is wrong."""
+
+
+def parse_app_code(payload: str) -> str:
+    """The account token of an app code payload, or AppCodeError."""
+    if not isinstance(payload, str) or not payload:
+        raise AppCodeError('empty code')
+    if ACCOUNT_TOKEN.fullmatch(payload) is None:
+        shown = payload if len(payload) <= 40 else payload[:37] + '...'
+        raise AppCodeError(f'not an account token: {shown!r} (expected 3-64 of A-Z a-z 0-9 _ -)')
+    return payload
+
+
+@dataclass(frozen=True)
+class Entry:
+    event_id: str
+    account_token: str
+    stamp_ns: int
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    stamp_ns: int
+
+
+class EntryScanner:
+    """Turns the codes decoded from successive frames (time in ns, sensor time) into entries
+    and rejections; frames of one continuous scan give one decision."""
+
+    def __init__(self, gate_id: str, scan_gap_s: float = 1.5, replay_window_s: float = 60.0):
+        self._gate_id = gate_id
+        self._scan_gap_ns = int(scan_gap_s * 1e9)
+        self._replay_window_ns = int(replay_window_s * 1e9)
+        self._last_read_ns: dict[str, int] = {}     # payload -> last frame it was seen in
+        self._entered_ns: dict[str, int] = {}       # token -> when its session opened
+
+    def read(self, payload: str, stamp_ns: int) -> Entry | Rejection | None:
+        """A code decoded from the frame at `stamp_ns`; None when it continues a scan that
+        was already decided."""
+        previous = self._last_read_ns.get(payload)
+        self._last_read_ns[payload] = stamp_ns
+        self._forget_before(stamp_ns)
+        if previous is not None and 0 <= stamp_ns - previous <= self._scan_gap_ns:
+            return None
+        try:
+            token = parse_app_code(payload)
+        except AppCodeError as error:
+            return Rejection(f'gate {self._gate_id}: {error}', stamp_ns)
+        entered = self._entered_ns.get(token)
+        if entered is not None:
+            return Rejection(f'gate {self._gate_id}: replayed code of account {token}: it opened '
+                             f'a session {(stamp_ns - entered) / 1e9:.1f} s ago', stamp_ns)
+        self._entered_ns[token] = stamp_ns
+        return Entry(f'{self._gate_id}-{stamp_ns}', token, stamp_ns)
+
+    def _forget_before(self, now_ns: int) -> None:
+        # Bounded memory: scans and entries older than their windows cannot matter any more.
+        horizon = max(self._scan_gap_ns, self._replay_window_ns)
+        self._last_read_ns = {p: t for p, t in self._last_read_ns.items() if now_ns - t <= horizon}
+        self._entered_ns = {p: t for p, t in self._entered_ns.items()
+                            if now_ns - t < self._replay_window_ns}
+
+
+class QrReader:
+    """Reads the QR code in a greyscale image with OpenCV, or None. Each of OpenCV's two
+    detectors misses codes the other reads (the classic one fails on some perfectly flat
+    codes; the ArUco-based one on small tilted ones), and a phone held far from the scanner
+    shows modules of 2-3 pixels that are only read once the image is enlarged: so up to
+    three tries, cheapest first."""
+
+    def __init__(self):
+        self._classic = cv2.QRCodeDetector()
+        self._aruco = cv2.QRCodeDetectorAruco()
+
+    def read(self, gray: np.ndarray) -> str | None:
+        enlarged = None
+        for detector, enlarge in ((self._classic, False), (self._aruco, False),
+                                  (self._classic, True)):
+            if enlarge and enlarged is None:
+                enlarged = cv2.resize(gray, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+            payload, points, _ = detector.detectAndDecode(enlarged if enlarge else gray)
+            if points is not None and payload:
+                return payload
+        return None

@@ -1,0 +1,121 @@
+"""Entry gate node: reads the shopper's app QR code from the gate's scanner camera
+(`/cameras/<scanner>/color/image_raw`, OpenCV's QR detector) and publishes one ENTRY
+`GateEvent` per scan on `/gates/events`, which opens the shopper's session (fusion binds
+it to the track at the gate, billing places the hold). Garbage and replayed codes are
+rejected: a SECURITY `StoreAlert` on `/store/alerts` and a log line, never an entry.
+
+Optionally (`scanner_topic`) it also takes entry scans from a dedicated scanner that already
+decodes codes (`GateEvent` ENTRY messages, as the sample bags' `/gates/entry_scans`) through
+the same checks; the party size then comes from the scanner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+from jwo_interfaces.msg import GateEvent, Signature, StoreAlert
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from jwo_cameras.camera_node import image_topic
+from jwo_cameras.entry_gate import Entry, EntryScanner, QrReader, Rejection
+from jwo_cameras.image_codec import decode
+from jwo_common.frames import MAP_FRAME
+from jwo_common.node_main import run_node
+from jwo_common.parameters import declare_settings, param
+from jwo_common.qos import EVENTS, SENSOR_QOS_CHOICES, sensor_qos
+from jwo_common.store_config import load_store_config
+
+GATE_EVENTS_TOPIC = '/gates/events'
+ALERTS_TOPIC = '/store/alerts'
+
+
+@dataclass(frozen=True)
+class EntryGateSettings:
+    store_config: str = param('', 'Path of the store config YAML', read_only=True)
+    gate_id: str = param('', 'Entry gate to serve; empty = the first entry gate with a scanner '
+                         'camera', read_only=True)
+    qos: str = param('reliable', 'QoS of the scanner image subscription',
+                     choices=SENSOR_QOS_CHOICES, read_only=True)
+    scanner_topic: str = param('', 'Also take decoded scans (GateEvent ENTRY) from this topic; '
+                               'empty = camera only', read_only=True)
+    scan_gap_s: float = param(1.5, 'Reads of one code closer together than this are one scan',
+                              read_only=True, min_value=0.0, max_value=10.0)
+    replay_window_s: float = param(60.0, 'A code that opened a session is refused again for '
+                                   'this long', read_only=True, min_value=0.0, max_value=86400.0)
+
+
+def _stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+class EntryGateNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('entry_gate', **kwargs)
+        settings = declare_settings(self, EntryGateSettings)
+        config = load_store_config(settings.store_config)
+        gates = [g for g in config.gates_of_kind('entry')
+                 if g.id == settings.gate_id or (not settings.gate_id and g.scanner_camera)]
+        if not gates or not gates[0].scanner_camera:
+            raise ValueError(f'parameter gate_id: no entry gate {settings.gate_id!r} with a '
+                             f'scanner_camera in {settings.store_config}')
+        self._gate = gates[0]
+        self._scanner = EntryScanner(self._gate.id, settings.scan_gap_s, settings.replay_window_s)
+        self._qr = QrReader()
+        self._events = self.create_publisher(GateEvent, GATE_EVENTS_TOPIC, EVENTS)
+        self._alerts = self.create_publisher(StoreAlert, ALERTS_TOPIC, EVENTS)
+        self.create_subscription(Image, image_topic(self._gate.scanner_camera, 'color'),
+                                 self._on_image, sensor_qos(settings.qos))
+        if settings.scanner_topic:
+            self.create_subscription(GateEvent, settings.scanner_topic, self._on_scan, EVENTS)
+        self.get_logger().info(f'gate {self._gate.id}: reading codes from camera '
+                               f'{self._gate.scanner_camera}'
+                               + (f' and {settings.scanner_topic}' if settings.scanner_topic
+                                  else ''))
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            image = decode(msg)
+        except ValueError as error:
+            self.get_logger().warning(f'unreadable image from {msg.header.frame_id}: {error}')
+            return
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+        payload = self._qr.read(gray)
+        if payload is not None:
+            self._decide(self._scanner.read(payload, _stamp_ns(msg.header.stamp)), 1)
+
+    def _on_scan(self, msg: GateEvent) -> None:
+        if msg.kind == GateEvent.ENTRY:
+            self._decide(self._scanner.read(msg.account_token, _stamp_ns(msg.header.stamp)),
+                         max(msg.party_size, 1))
+
+    def _decide(self, decision: Entry | Rejection | None, party_size: int) -> None:
+        if isinstance(decision, Entry):
+            event = GateEvent(event_id=decision.event_id, gate_id=self._gate.id,
+                              kind=GateEvent.ENTRY, session_id=decision.event_id,
+                              account_token=decision.account_token, party_size=party_size,
+                              track_id='', signature=Signature())
+            event.header.stamp.sec, event.header.stamp.nanosec = divmod(decision.stamp_ns,
+                                                                        1_000_000_000)
+            event.header.frame_id = MAP_FRAME
+            self._events.publish(event)
+            self.get_logger().info(f'gate {self._gate.id}: entry of account '
+                                   f'{decision.account_token} (session {decision.event_id})')
+        elif isinstance(decision, Rejection):
+            alert = StoreAlert(alert_id=f'{self._gate.id}-rejected-{decision.stamp_ns}',
+                               kind=StoreAlert.SECURITY, source=self.get_fully_qualified_name(),
+                               description=decision.reason, refs=[self._gate.id])
+            alert.header.stamp.sec, alert.header.stamp.nanosec = divmod(decision.stamp_ns,
+                                                                        1_000_000_000)
+            alert.header.frame_id = MAP_FRAME
+            self._alerts.publish(alert)
+            self.get_logger().warning(decision.reason)
+
+
+def main(args=None):
+    run_node(EntryGateNode, args)
+
+
+if __name__ == '__main__':
+    main()

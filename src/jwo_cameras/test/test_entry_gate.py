@@ -1,0 +1,115 @@
+"""Entry gate: app codes, one entry per scan, garbage and replays refused; the node decodes
+rendered QR images over real rclpy."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import rclpy
+from hypothesis import given
+from hypothesis import strategies as st
+from jwo_interfaces.msg import GateEvent, StoreAlert
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import Image
+
+from jwo_cameras.entry_gate import (AppCodeError, Entry, EntryScanner, QrReader, Rejection,
+                                    parse_app_code)
+from jwo_cameras.messages import image_msg
+from jwo_common.qos import EVENTS, sensor_qos
+from jwo_common.testing import spin_until
+from jwo_sim.gate import qr_image
+
+STORE = Path(__file__).resolve().parents[3] / 'config' / 'london' / 'store.yaml'
+S = 1_000_000_000
+
+
+def phone_frame(payload: str, module_px: int = 4) -> np.ndarray:
+    """A 640x480 rgb8 frame with the code drawn flat in the middle."""
+    code = cv2.resize(qr_image(payload), None, fx=module_px, fy=module_px,
+                      interpolation=cv2.INTER_NEAREST)
+    frame = np.full((480, 640), 120, np.uint8)
+    top, left = (480 - code.shape[0]) // 2, (640 - code.shape[1]) // 2
+    frame[top:top + code.shape[0], left:left + code.shape[1]] = code
+    return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+
+
+def test_app_codes_are_account_tokens_only():
+    assert parse_app_code('acct_101_000') == 'acct_101_000'
+    for garbage in ['', 'ab', 'x' * 65, 'acct 1', 'acct;DROP', '4111111111111111\n', 'ü-name']:
+        with pytest.raises(AppCodeError):
+            parse_app_code(garbage)
+
+
+@given(st.text(max_size=100))
+def test_any_payload_is_a_token_or_a_clear_error(payload):
+    try:
+        assert parse_app_code(payload) == payload
+    except AppCodeError as error:
+        assert str(error)
+
+
+def test_one_scan_is_one_entry_and_a_replay_is_refused():
+    scanner = EntryScanner('entry_1', scan_gap_s=1.5, replay_window_s=60)
+    decisions = [scanner.read('acct_1', t) for t in (10 * S, 10 * S + S // 10, 11 * S)]
+    assert isinstance(decisions[0], Entry) and decisions[1:] == [None, None]
+    assert decisions[0].account_token == 'acct_1' and decisions[0].event_id == f'entry_1-{10 * S}'
+    replay = scanner.read('acct_1', 30 * S)
+    assert isinstance(replay, Rejection) and 'replayed' in replay.reason
+    assert isinstance(scanner.read('acct_2', 31 * S), Entry)
+    # After the replay window the account may come in again (a second visit).
+    assert isinstance(scanner.read('acct_1', 100 * S), Entry)
+
+
+def test_garbage_is_refused_once_per_scan():
+    scanner = EntryScanner('entry_1')
+    first = scanner.read('http://evil.example/x', S)
+    assert isinstance(first, Rejection) and 'not an account token' in first.reason
+    assert scanner.read('http://evil.example/x', S + S // 10) is None
+
+
+@pytest.mark.parametrize('payload', ['acct_7', 'acct_101_999', 'acct_202_003'])
+@pytest.mark.parametrize('module_px', [3, 4, 8])
+def test_rendered_codes_decode(payload, module_px):
+    reader = QrReader()
+    gray = cv2.cvtColor(phone_frame(payload, module_px), cv2.COLOR_RGB2GRAY)
+    assert reader.read(gray) == payload
+
+
+def test_no_code_reads_as_none():
+    assert QrReader().read(np.full((480, 640), 120, np.uint8)) is None
+
+
+def test_gate_node_publishes_one_entry_and_alerts_on_a_bad_code():
+    from jwo_cameras.gate_node import EntryGateNode
+    rclpy.init()
+    try:
+        gate = EntryGateNode(parameter_overrides=[
+            rclpy.parameter.Parameter('store_config', value=str(STORE))])
+        probe = rclpy.create_node('gate_probe')
+        executor = SingleThreadedExecutor()
+        executor.add_node(gate)
+        executor.add_node(probe)
+        entries, alerts = [], []
+        probe.create_subscription(GateEvent, '/gates/events', entries.append, EVENTS)
+        probe.create_subscription(StoreAlert, '/store/alerts', alerts.append, EVENTS)
+        camera = probe.create_publisher(Image, '/cameras/gate_cam/color/image_raw',
+                                        sensor_qos('reliable'))
+        spin_until(executor, lambda: camera.get_subscription_count() > 0, 20, 'gate subscribes')
+        spin_until(executor, lambda: probe.count_publishers('/gates/events') > 0, 20,
+                   'gate publishes')
+        for index, payload in enumerate(['acct_101_000'] * 3 + ['not a token!'] * 2):
+            msg = image_msg(phone_frame(payload), 'rgb8', Image().header)
+            msg.header.stamp.sec, msg.header.frame_id = 100 + index, 'gate_cam_optical_frame'
+            camera.publish(msg)
+        spin_until(executor, lambda: entries and alerts, 20, 'an entry and an alert')
+        # Let anything else the gate would (wrongly) send arrive before counting.
+        camera.publish(image_msg(phone_frame('acct_101_999'), 'rgb8', Image().header))
+        spin_until(executor, lambda: len(entries) == 2, 20, 'the second shopper')
+        assert [e.account_token for e in entries] == ['acct_101_000', 'acct_101_999']
+        assert entries[0].kind == GateEvent.ENTRY and entries[0].session_id == entries[0].event_id
+        assert entries[0].gate_id == 'entry_1' and entries[0].header.stamp.sec == 100
+        assert len(alerts) == 1 and alerts[0].kind == StoreAlert.SECURITY
+        assert 'not an account token' in alerts[0].description
+    finally:
+        rclpy.try_shutdown()

@@ -25,6 +25,7 @@ setup(
             'camera_extrinsics = jwo_cameras.extrinsics_node:main',
             'camera = jwo_cameras.camera_node:main',
             'entry_gate = jwo_cameras.gate_node:main',
+            'shopper_detection = jwo_cameras.detection_node:main',
             'calibrate_intrinsics = jwo_cameras.calibration_cli:intrinsics_entry',
             'calibrate_extrinsics = jwo_cameras.calibration_cli:extrinsics_entry',
         ],

@@ -33,7 +33,9 @@ STORE_PROCESSES = (
                   'camera_extrinsics'),
         StackNode('jwo_shelves', 'jwo_shelves.shelf_frames_node:ShelfFramesNode', 'shelf_frames'),
     )),
-    StackProcess('gate', (
+    StackProcess('cameras', (
+        StackNode('jwo_cameras', 'jwo_cameras.detection_node:ShopperDetectionNode',
+                  'shopper_detection'),
         StackNode('jwo_cameras', 'jwo_cameras.gate_node:EntryGateNode', 'entry_gate'),
     )),
     StackProcess('shelves', (

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
+from jwo_cameras.detection_node import detections_topic
 from jwo_common.frames import MAP_FRAME
 from jwo_common.node_main import run_node
 from jwo_common.parameters import declare_settings, param
@@ -39,10 +40,6 @@ MARKERS_TOPIC = '/store/markers'
 REVIEW_REQUESTS_TOPIC = '/review/requests'
 REVIEW_DECISIONS_TOPIC = '/review/decisions'
 SHELF_EVENTS_TOPIC = '/shelves/events'
-
-
-def detections_topic(camera_id: str) -> str:
-    return f'/cameras/{camera_id}/detections'
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,19 @@ def ros():
     rclpy.shutdown(context=context)
 
 
-def store_with(tmp_path, camera_id, source):
+def d435_store_data():
+    """The London store with its first two overhead cameras at the D435's 320 x 240."""
     data = yaml.safe_load(STORE.read_text())
-    next(c for c in data['cameras'] if c['id'] == camera_id)['source'] = source
+    for camera in data['cameras'][:2]:
+        camera.update(width=MODEL.width, height=MODEL.height,
+                      intrinsics={'fx': MODEL.fx, 'fy': MODEL.fy, 'cx': MODEL.cx, 'cy': MODEL.cy})
+    return data
+
+
+def store_with(tmp_path, camera_id=None, source=None):
+    data = d435_store_data()
+    if camera_id is not None:
+        next(c for c in data['cameras'] if c['id'] == camera_id)['source'] = source
     path = tmp_path / 'store.yaml'
     path.write_text(yaml.safe_dump(data))
     return path
@@ -68,12 +78,13 @@ def depth_frame(i):
     return depth
 
 
-def test_software_realsense_frames_are_published_stamped_and_reconnect_after_a_stall(ros):
+def test_software_realsense_frames_are_published_stamped_and_reconnect_after_a_stall(ros, tmp_path):
     context, executor, probe, add = ros
     camera = SoftwareRealSense(MODEL, FPS)
     source = RealSenseSource(320, 240, FPS, depth=True, color=True, device=camera.device)
     node = add(CameraNode(context=context, source=source, parameter_overrides=[
-        Parameter('store_config', value=str(STORE)), Parameter('camera_id', value='cam_01'),
+        Parameter('store_config', value=str(store_with(tmp_path))),
+        Parameter('camera_id', value='cam_01'),
         Parameter('stall_timeout_s', value=0.3), Parameter('reconnect_delay_s', value=0.05),
         Parameter('diagnostics_period_s', value=0.1)]))
     got = collect(probe, {'/cameras/cam_01/depth/image_raw': Image,
@@ -199,7 +210,7 @@ def test_many_cameras_run_in_one_process_and_a_bad_camera_id_is_one_line(ros, tm
     assert process.returncode == 1
     assert "camera_id: 'cam_99' is not a camera" in err and 'Traceback' not in err
 
-    data = yaml.safe_load(STORE.read_text())
+    data = d435_store_data()
     for camera in data['cameras'][:2]:
         record(tmp_path / f"{camera['id']}.db3", 3)
         camera['source'] = {'kind': 'realsense', 'recording': f"{camera['id']}.db3"}

@@ -112,7 +112,9 @@ def print_report(score, currency: str, exponent: int) -> None:
             ('tracking IDF1', f'{score.idf1:.3f}'),
             ('review rate (sessions sent to review / shoppers)', f'{score.review_rate:.1%}'),
             ('charges captured', str(score.charges)),
-            ('charged / owed', f'{money(score.charged_minor)} / {money(score.owed_minor)}')]
+            ('receipts held for staff (age check, review)', str(score.held)),
+            ('charged (captured + held) / owed',
+             f'{money(score.charged_minor)} / {money(score.owed_minor)}')]
     width = max(len(name) for name, _ in rows)
     print('\nscore')
     for name, value in rows:

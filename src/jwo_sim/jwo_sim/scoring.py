@@ -1,7 +1,7 @@
 """Scores what the stack charged on a simulated bag against the bag's ground truth (ROS-free).
 
-- receipts: per account, the units charged (sales and adjustments less refunds, captured
-  ones only) against the true cart, priced with the store's own receipt rules;
+- receipts: per account, the units charged (sales and adjustments less refunds; captured,
+  or held for staff to release) against the true cart, priced with the store's own rules;
 - item level: precision and recall over units;
 - tracking: IDF1 of the published tracks against the true trajectories (motmetrics,
   a track matches a person within `match_radius_m` on the floor);
@@ -64,7 +64,8 @@ class StoreScore:
     idf1: float = 0.0
     review_rate: float = 0.0
     charges: int = 0
-    charged_minor: int = 0
+    held: int = 0                   # receipts waiting for staff (age check) or review
+    charged_minor: int = 0          # captured and held
     owed_minor: int = 0
 
     @property
@@ -78,11 +79,12 @@ def true_total_minor(units: dict[str, int], config: StoreConfig) -> int:
 
 
 def charged_units(receipts: list[ChargedReceipt]) -> tuple[dict[str, int], int]:
-    """Net units and money charged by an account's captured receipts."""
+    """Net units and money of an account's receipts: captured ones, and held ones, which
+    staff release as they are (an age check) and are charged then."""
     units: Counter = Counter()
     total = 0
     for receipt in receipts:
-        if not receipt.captured:
+        if not (receipt.captured or receipt.held):
             continue
         sign = -1 if receipt.kind == REFUND else 1
         for sku, quantity in receipt.units.items():
@@ -143,6 +145,7 @@ def score_store(ground_truth: dict, config: StoreConfig, receipts: list[ChargedR
     score.idf1 = tracking_idf1(ground_truth['trajectories'], tracks)
     score.review_rate = len(reviewed_sessions) / max(len(ground_truth['shoppers']), 1)
     score.charges = sum(r.captured and r.kind != REFUND for r in receipts)
+    score.held = sum(r.held for r in receipts)
     score.charged_minor = sum(s.charged_total_minor for s in score.shoppers)
     score.owed_minor = sum(s.true_total_minor for s in score.shoppers)
     return score

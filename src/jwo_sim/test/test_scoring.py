@@ -54,11 +54,15 @@ def test_a_missed_item_an_extra_item_and_a_refund_count():
     assert score.charged_minor < score.owed_minor
 
 
-def test_declined_charges_are_not_money_taken():
-    receipts = [ChargedReceipt(r.session_id, r.account_token, r.kind, False, False, r.units,
+def test_declined_charges_are_not_money_taken_but_held_ones_count():
+    declined = [ChargedReceipt(r.session_id, r.account_token, r.kind, False, False, r.units,
                                r.total_minor) for r in perfect_receipts()]
-    score = score_store(TRUTH, CONFIG, receipts, true_tracks(), set())
+    score = score_store(TRUTH, CONFIG, declined, true_tracks(), set())
     assert score.charges == 0 and score.charged_minor == 0 and score.exact_match_rate < 1.0
+    held = [ChargedReceipt(r.session_id, r.account_token, r.kind, False, True, r.units,
+                           r.total_minor) for r in perfect_receipts()]
+    score = score_store(TRUTH, CONFIG, held, true_tracks(), set())
+    assert score.exact_match_rate == 1.0 and score.charges == 0 and score.held == len(held)
 
 
 def test_tracks_off_by_more_than_the_radius_do_not_match():

@@ -28,17 +28,17 @@ def test_camera_info_yaml_round_trips_in_the_ros_layout(tmp_path):
 def test_store_camera_intrinsics_inline_or_from_a_calibration_file(tmp_path):
     config = load_store_config(STORE)
     model = camera_model(config, config.camera('cam_01'))
-    np.testing.assert_allclose(model.k, [[168.6, 0, 159.5], [0, 168.6, 119.5], [0, 0, 1]])
+    np.testing.assert_allclose(model.k, [[84.3, 0, 79.5], [0, 84.3, 59.5], [0, 0, 1]])
     data = yaml.safe_load(STORE.read_text())
     camera = data['cameras'][0]
     del camera['intrinsics']
     camera['calibration_file'] = 'calibration/cam_01.yaml'
     (tmp_path / 'calibration').mkdir()
     (tmp_path / 'calibration' / 'cam_01.yaml').write_text(
-        camera_info_yaml(CameraModel(320, 240, 170.0, 171.0, 160.0, 120.0)))
+        camera_info_yaml(CameraModel(160, 120, 85.0, 85.5, 80.0, 60.0)))
     (tmp_path / 'store.yaml').write_text(yaml.safe_dump(data))
     config = load_store_config(tmp_path / 'store.yaml')
-    assert camera_model(config, config.camera('cam_01')).fy == 171.0
+    assert camera_model(config, config.camera('cam_01')).fy == 85.5
     (tmp_path / 'calibration' / 'cam_01.yaml').write_text(
         camera_info_yaml(CameraModel(640, 480, 170.0, 171.0, 160.0, 120.0)))
     with pytest.raises(CameraInfoFileError, match='640x480 does not match camera cam_01'):

@@ -168,7 +168,8 @@ def test_everything_the_store_view_shows_is_published(rig):
     for topic, display in topics.items():
         if display == 'rviz_default_plugins/Image':
             # Published by jwo_cameras' camera node, one per configured camera.
-            assert topic in {f'/cameras/{c}/color/image_raw' for c in cameras}, topic
+            assert topic in {f'/cameras/{c}/{stream}/image_raw' for c in cameras
+                             for stream in ('depth', 'color')}, topic
         else:
             assert topic in published, f'{display} shows {topic}, which nobody publishes'
             assert published[topic] == ['visualization_msgs/msg/MarkerArray']

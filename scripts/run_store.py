@@ -249,7 +249,9 @@ def main() -> int:
     plot(png, config, truth, collector)
     (out / 'receipts.json').write_text(json.dumps(
         [vars(r) for r in collector.charged_receipts()], indent=1, sort_keys=True))
-    print(f'\nplot: {png}\nreceipts: {out / "receipts.json"}\nlogs: {stack.log_dir}')
+    (out / 'tracks.json').write_text(json.dumps([vars(t) for t in collector.tracks]))
+    print(f'\nplot: {png}\nreceipts: {out / "receipts.json"}\ntracks: {out / "tracks.json"}'
+          f'\nlogs: {stack.log_dir}')
     return 0
 
 

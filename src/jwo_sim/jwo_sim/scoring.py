@@ -95,21 +95,39 @@ def charged_units(receipts: list[ChargedReceipt]) -> tuple[dict[str, int], int]:
 
 def tracking_idf1(truth: dict[str, dict[str, list[float]]], tracks: list[TrackSample],
                   match_radius_m: float = 0.5, frame_period_s: float = 0.1) -> float:
-    """IDF1 over frames of `frame_period_s`: each true sample against the tracks published
-    in the same frame."""
-    accumulator = motmetrics.MOTAccumulator(auto_id=False)
-    hypotheses: dict[int, dict[str, tuple[float, float]]] = defaultdict(dict)
+    """IDF1 at the true trajectories' sample times: each true position against every track's
+    sample nearest in time (within half a frame period; tracks come at the cameras'
+    rate, not the truth's)."""
+    by_track: dict[str, list[TrackSample]] = defaultdict(list)
     for sample in tracks:
-        hypotheses[round(sample.t_s / frame_period_s)][sample.track_id] = (sample.x_m, sample.y_m)
+        by_track[sample.track_id].append(sample)
+    streams = {}
+    for track_id, samples in by_track.items():
+        samples.sort(key=lambda s: s.t_s)
+        streams[track_id] = (np.array([s.t_s for s in samples]),
+                             np.array([(s.x_m, s.y_m) for s in samples]))
     objects: dict[int, dict[str, tuple[float, float]]] = defaultdict(dict)
+    frame_time_s: dict[int, float] = {}
     for person, trajectory in truth.items():
         for t_s, x, y in zip(trajectory['t_s'], trajectory['x_m'], trajectory['y_m']):
-            objects[round(t_s / frame_period_s)][person] = (x, y)
+            frame = round(t_s / frame_period_s)
+            objects[frame][person] = (x, y)
+            frame_time_s.setdefault(frame, t_s)
     # motmetrics wants numeric ids.
     person_number = {person: n for n, person in enumerate(sorted(truth))}
-    track_number = {track: n for n, track in enumerate(sorted({s.track_id for s in tracks}))}
-    for frame in sorted(set(objects) | set(hypotheses)):
-        people, seen = objects.get(frame, {}), hypotheses.get(frame, {})
+    track_number = {track: n for n, track in enumerate(sorted(streams))}
+    accumulator = motmetrics.MOTAccumulator(auto_id=False)
+    for frame in sorted(objects):
+        t_s = frame_time_s[frame]
+        seen = {}
+        for track_id, (times, positions) in streams.items():
+            nearest = int(np.clip(np.searchsorted(times, t_s), 1, len(times) - 1)) \
+                if len(times) > 1 else 0
+            if len(times) > 1 and abs(times[nearest - 1] - t_s) < abs(times[nearest] - t_s):
+                nearest -= 1
+            if abs(times[nearest] - t_s) <= frame_period_s / 2:
+                seen[track_id] = positions[nearest]
+        people = objects[frame]
         truth_ids, track_ids = sorted(people), sorted(seen)
         distances = motmetrics.distances.norm2squared_matrix(
             np.array([people[p] for p in truth_ids]).reshape(-1, 2),

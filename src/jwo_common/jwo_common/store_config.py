@@ -18,6 +18,9 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError,
                       field_validator, model_validator)
 
+# libyaml's loader where PyYAML was built with it: ten times faster, same documents.
+_YAML_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+
 # ISO 4217 currencies whose minor unit is not 1/100 (all others in use have exponent 2).
 _CURRENCY_EXPONENT_EXCEPTIONS = {
     **dict.fromkeys(['BIF', 'CLP', 'DJF', 'GNF', 'ISK', 'JPY', 'KMF', 'KRW', 'PYG', 'RWF',
@@ -383,7 +386,7 @@ def load_store_config(path: str | Path) -> StoreConfig:
     except OSError as error:
         raise StoreConfigError(f'{path}: cannot read: {error.strerror}') from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as error:
         where = getattr(error, 'problem_mark', None)
         line = f'line {where.line + 1}: ' if where else ''

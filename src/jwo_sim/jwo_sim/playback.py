@@ -105,7 +105,10 @@ class Bag:
         store = jwo_typestore()
         latest = {}
         for connection, _, raw in self._read(connections):
-            message = store.deserialize_cdr(raw, connection.msgtype)
+            try:
+                message = store.deserialize_cdr(raw, connection.msgtype)
+            except Exception as error:  # noqa: BLE001 - the serde raises many kinds
+                raise _one_line(self.path, error) from None
             for transform in message.transforms:
                 latest[transform.child_frame_id] = transform
         merged = store.types[TF_MESSAGE_TYPE](transforms=list(latest.values()))

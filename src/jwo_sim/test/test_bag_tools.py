@@ -124,3 +124,16 @@ def test_record_writes_what_was_played(node, tmp_path):
     for topic in topics:
         assert recorded[topic] == expected[topic], topic
     assert len(recorded['/tf_static']) == 1 and latched == {'/tf_static'}
+
+
+def test_undecodable_tf_static_is_a_bag_error(tmp_path):
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from jwo_sim.bag_writer import jwo_typestore
+    store = jwo_typestore()
+    with Writer(tmp_path / 'bad', version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection('/tf_static', 'tf2_msgs/msg/TFMessage',
+                                           typestore=store)
+        writer.write(connection, 0, b'\x00\x01\x00\x00\x01\x00\x00\x00\xe6\xff\xff\xff')
+    with pytest.raises(BagError, match='bad: '):
+        open_bag(tmp_path / 'bad')

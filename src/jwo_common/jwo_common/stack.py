@@ -36,6 +36,9 @@ STORE_PROCESSES = (
     StackProcess('cameras', (
         StackNode('jwo_cameras', 'jwo_cameras.detection_node:ShopperDetectionNode',
                   'shopper_detection'),
+    )),
+    # Its own executor: a busy detector must not make it drop the frames of a scan.
+    StackProcess('gate', (
         StackNode('jwo_cameras', 'jwo_cameras.gate_node:EntryGateNode', 'entry_gate'),
     )),
     StackProcess('shelves', (

@@ -68,10 +68,13 @@ class Collector:
         self.sim_time_s = self._seconds(msg.clock)
 
     def _on_tracked(self, msg) -> None:
+        from jwo_interfaces.msg import TrackedShopper
         from jwo_sim.scoring import TrackSample
         t_s = self._seconds(msg.header.stamp)
+        # A track that has left is no claim that someone stands on the floor.
         self.tracks += [TrackSample(t_s, s.track_id, s.pose.pose.position.x,
-                                    s.pose.pose.position.y) for s in msg.shoppers]
+                                    s.pose.pose.position.y) for s in msg.shoppers
+                        if s.state != TrackedShopper.EXITED]
 
     def _on_review(self, msg) -> None:
         self.review_requests += 1

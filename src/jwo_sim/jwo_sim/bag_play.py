@@ -19,19 +19,17 @@ import time
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from jwo_common.qos import LATCHED, sensor_qos
 from jwo_sim.playback import TF_MESSAGE_TYPE, TF_STATIC, Bag, BagError, Schedule, open_bag
 
 CLOCK_TOPIC = '/clock'
 CLOCK_TYPE = 'rosgraph_msgs/msg/Clock'
 GENERATED_CLOCK_PERIOD_NS = 100_000_000
-LATCHED_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
-                         reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
-STREAM_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
-                        reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.VOLATILE)
+# A reliable writer that keeps only its last N messages drops unacknowledged ones when a
+# subscriber stalls (a busy process on two cores); a deep history rides out seconds of
+# stall at several times real time. The subscriber's own QoS still decides what it keeps.
+PLAYBACK_QOS = sensor_qos('reliable', depth=1000)
 
 
 def message_class(msgtype: str):
@@ -56,14 +54,14 @@ class BagPlayer:
             if topic == TF_STATIC:
                 continue
             self._publishers[topic] = node.create_publisher(
-                message_class(info.msgtype), topic, LATCHED_QOS if info.latched else STREAM_QOS)
+                message_class(info.msgtype), topic, LATCHED if info.latched else PLAYBACK_QOS)
         self._generate_clock = CLOCK_TOPIC not in bag.topics
         if self._generate_clock:
             self._publishers[CLOCK_TOPIC] = node.create_publisher(
-                message_class(CLOCK_TYPE), CLOCK_TOPIC, STREAM_QOS)
+                message_class(CLOCK_TYPE), CLOCK_TOPIC, PLAYBACK_QOS)
         if bag.static_transforms is not None:
             self._static = node.create_publisher(message_class(TF_MESSAGE_TYPE), TF_STATIC,
-                                                 LATCHED_QOS)
+                                                 LATCHED)
             self._static.publish(bag.static_transforms)
 
     def wait_for_subscribers(self, timeout_s: float) -> bool:

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import Reader
 
 from jwo_common.frames import store_static_transforms
+from jwo_common.qos import LATCHED_LISTENER, sensor_qos
 from jwo_common.store_config import load_store_config
 from jwo_common.testing import interrupt_and_wait, node_process, wait_until
 from jwo_sim.bag_play import message_class
@@ -21,12 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / 'bags' / 'london_easy'
 TOPICS = ['/shelves/shelf_a/load_cells', '/cameras/cam_01/depth/image_raw',
           '/cameras/gate_cam/color/image_raw', '/gates/entry_scans', '/clock']
-RELIABLE = QoSProfile(depth=1000, history=HistoryPolicy.KEEP_LAST,
-                      reliability=ReliabilityPolicy.RELIABLE,
-                      durability=DurabilityPolicy.VOLATILE)
-LATCHED = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
-                     reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+RELIABLE = sensor_qos('reliable', depth=1000)
 
 
 def bag_raw(path: Path, topics: list[str]) -> dict[str, list[bytes]]:
@@ -74,7 +69,7 @@ def test_play_delivers_every_message_in_order_and_latches_tf_static(node):
         # A subscriber joining after the whole bag has played still gets the transforms.
         static = []
         node.create_subscription(message_class('tf2_msgs/msg/TFMessage'), '/tf_static',
-                                 static.append, LATCHED)
+                                 static.append, LATCHED_LISTENER)
         wait_until(lambda: static, 20, 'latched /tf_static')
         config = load_store_config(ROOT / 'config' / 'london' / 'store.yaml')
         assert sorted(t.child_frame_id for t in static[0].transforms) == \

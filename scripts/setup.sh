@@ -106,4 +106,10 @@ if ! stamp_ok python-packages "$pkgs_hash"; then
   stamp_set python-packages "$pkgs_hash"
 fi
 
+# ---- the demo stores' keystores (keys that sign gate events and review decisions). They are
+# made on this machine, never committed: a private key in git is a key anyone can use.
+for store_config in "$ROOT"/config/*/store.yaml; do
+  "$VENV/bin/jwo_keys" init "$store_config" | sed 's/^/[setup] /'
+done
+
 log "ready: $VENV"

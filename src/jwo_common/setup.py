@@ -24,6 +24,7 @@ setup(
         'console_scripts': [
             'check_store_config = jwo_common.check_store_config:main',
             'container = jwo_common.container:main',
+            'jwo_keys = jwo_common.keys_cli:main',
             'jwo_launch = jwo_common.launcher:launch',
         ],
     },

@@ -1,7 +1,9 @@
 """Billing node: gate events and carts in, one charge per session, receipts out.
 
 The node only converts messages and calls `BillingCore`; everything that matters is in the
-ledger, so the node can be killed at any point and restarted on the same files.
+ledger, so the node can be killed at any point and restarted on the same files. It acts on
+no gate event whose signature (the entry gate's for entries, fusion's for exits) does not
+check out against the store's keystore: those get a security alert on `/store/alerts`.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from jwo_billing.sessions import GateEventData, GateKind
 from jwo_common.node_main import run_node
 from jwo_common.parameters import declare_settings, param
 from jwo_common.qos import EVENTS
+from jwo_common.signed_messages import check_gate_event, open_keystore, refusal_alert
+from jwo_common.signing import Verdict, Verifier
 from jwo_common.store_config import SqliteLedger, load_store_config
-from jwo_interfaces.msg import Cart, GateEvent, Receipt, ReceiptLine
+from jwo_interfaces.msg import Cart, GateEvent, Receipt, ReceiptLine, StoreAlert
 
 # A till that starts late (or restarts) still gets the recent receipts.
 RECEIPTS_QOS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
@@ -103,10 +107,12 @@ class BillingNode(Node):
         self._ledger = open_store_ledger(config, ledger_path)
         self._processor = SandboxProcessor(processor_path, settings.decline_pattern)
         self._core = BillingCore(self._ledger, self._processor, config)
+        self._verifier = Verifier(open_keystore(config), config.security.signature_window_s)
         self._counts: Counter[str] = Counter()
         self._unfinished = 0
         self._receipts = self.create_publisher(Receipt, '/receipts', RECEIPTS_QOS)
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._alerts = self.create_publisher(StoreAlert, '/store/alerts', EVENTS)
         self.create_subscription(GateEvent, '/gates/events', self._on_gate_event, EVENTS)
         self.create_subscription(Cart, '/carts', self._on_cart, EVENTS)
         self.create_timer(settings.retry_period_s, self._resolve_unfinished)
@@ -119,8 +125,17 @@ class BillingNode(Node):
         return self.get_clock().now().nanoseconds
 
     def _on_gate_event(self, msg: GateEvent) -> None:
+        now_ns = self._now_ns()
+        verdict = check_gate_event(self._verifier, msg, now_ns)
+        if verdict != Verdict.ACCEPTED:
+            self._counts['gate_event_refused'] += 1
+            alert = refusal_alert('gate event', msg.event_id, verdict,
+                                  self.get_fully_qualified_name(), now_ns)
+            self._alerts.publish(alert)
+            self.get_logger().warning(alert.description)
+            return
         try:
-            result = self._core.on_gate_event(gate_event_data(msg), self._now_ns())
+            result = self._core.on_gate_event(gate_event_data(msg), now_ns)
         except Exception as error:     # the ledger keeps the state; the retry timer resumes
             self._fail(f'gate event {msg.event_id!r}', error)
             return

@@ -16,12 +16,16 @@ from rclpy.executors import SingleThreadedExecutor
 from jwo_billing.payments import SandboxProcessor
 from jwo_billing.receipt import CartLine, ReceiptStatus, build_receipt
 from jwo_common.qos import EVENTS
+from jwo_common.signed_messages import sign_gate_event
 from jwo_common.store_config import load_store_config
-from jwo_common.testing import interrupt_and_wait, node_process, wait_until
+from jwo_common.testing import (interrupt_and_wait, node_process, store_signer, wait_until,
+                                wall_clock_ns)
 from jwo_interfaces.msg import Cart, CartItem, GateEvent
 
 STORE = Path(__file__).resolve().parents[3] / 'config' / 'london' / 'store.yaml'
 CONFIG = load_store_config(STORE)
+ENTRY_SIGNER = store_signer(STORE, 'entry_1', 'gate')
+EXIT_SIGNER = store_signer(STORE, 'fusion', 'fusion')
 KILLS = 50
 SESSIONS = 80
 IN_FLIGHT = 8          # sessions shopping at once
@@ -37,7 +41,10 @@ class Shopper:
     def gate_event(self, kind: int, event_id: str) -> GateEvent:
         msg = GateEvent(event_id=event_id, kind=kind, session_id=self.session_id,
                         account_token=self.account_token, party_size=1)
+        msg.gate_id = 'entry_1' if kind == GateEvent.ENTRY else 'exit_1'
         msg.header.stamp.sec = 100 if kind == GateEvent.ENTRY else 200
+        sign_gate_event(ENTRY_SIGNER if kind == GateEvent.ENTRY else EXIT_SIGNER, msg,
+                        wall_clock_ns())
         return msg
 
     def cart(self, revision: int) -> Cart:

@@ -11,17 +11,23 @@ from jwo_billing.billing_node import RECEIPTS_QOS
 from jwo_billing.ledger import Ledger
 from jwo_billing.payments import SandboxProcessor
 from jwo_common.qos import EVENTS
-from jwo_common.testing import interrupt_and_wait, node_process, spin_until
+from jwo_common.signed_messages import sign_gate_event
+from jwo_common.testing import (interrupt_and_wait, node_process, spin_until, store_signer,
+                                wall_clock_ns)
 from jwo_interfaces.msg import Cart, CartItem, GateEvent, Receipt
 
 STORE = Path(__file__).resolve().parents[3] / 'config' / 'london' / 'store.yaml'
 
 
 def gate_event(kind: int, event_id: str, session_id: str, account_token='acct-77') -> GateEvent:
+    """Signed as the real signers do: entries by the gate, exits by fusion."""
     msg = GateEvent(event_id=event_id, kind=kind, session_id=session_id,
                     account_token=account_token, party_size=1)
     msg.gate_id = 'entry_1' if kind == GateEvent.ENTRY else 'exit_1'
     msg.header.stamp.sec = 100 if kind == GateEvent.ENTRY else 160
+    signer = store_signer(STORE, 'entry_1', 'gate') if kind == GateEvent.ENTRY else \
+        store_signer(STORE, 'fusion', 'fusion')
+    sign_gate_event(signer, msg, wall_clock_ns())
     return msg
 
 

@@ -3,6 +3,8 @@
 `GateEvent` per scan on `/gates/events`, which opens the shopper's session (fusion binds
 it to the track at the gate, billing places the hold). Garbage and replayed codes are
 rejected: a SECURITY `StoreAlert` on `/store/alerts` and a log line, never an entry.
+Every entry is signed with the gate's key from the store's keystore (`jwo_common.signing`):
+fusion and billing act on no entry without it.
 
 Optionally (`scanner_topic`) it also takes entry scans from a dedicated scanner that already
 decodes codes (`GateEvent` ENTRY messages, as the sample bags' `/gates/entry_scans`) through
@@ -14,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
-from jwo_interfaces.msg import GateEvent, Signature, StoreAlert
+from jwo_interfaces.msg import GateEvent, StoreAlert
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -25,6 +27,7 @@ from jwo_common.frames import MAP_FRAME
 from jwo_common.node_main import run_node
 from jwo_common.parameters import declare_settings, param
 from jwo_common.qos import EVENTS, SENSOR_QOS_CHOICES, sensor_qos
+from jwo_common.signed_messages import open_keystore, sign_gate_event
 from jwo_common.store_config import load_store_config
 
 GATE_EVENTS_TOPIC = '/gates/events'
@@ -61,6 +64,7 @@ class EntryGateNode(Node):
             raise ValueError(f'parameter gate_id: no entry gate {settings.gate_id!r} with a '
                              f'scanner_camera in {settings.store_config}')
         self._gate = gates[0]
+        self._signer = open_keystore(config).signer(self._gate.id, 'gate')
         self._scanner = EntryScanner(self._gate.id, settings.scan_gap_s, settings.replay_window_s)
         self._qr = QrReader()
         self._events = self.create_publisher(GateEvent, GATE_EVENTS_TOPIC, EVENTS)
@@ -95,10 +99,11 @@ class EntryGateNode(Node):
             event = GateEvent(event_id=decision.event_id, gate_id=self._gate.id,
                               kind=GateEvent.ENTRY, session_id=decision.event_id,
                               account_token=decision.account_token, party_size=party_size,
-                              track_id='', signature=Signature())
+                              track_id='')
             event.header.stamp.sec, event.header.stamp.nanosec = divmod(decision.stamp_ns,
                                                                         1_000_000_000)
             event.header.frame_id = MAP_FRAME
+            sign_gate_event(self._signer, event, self.get_clock().now().nanoseconds)
             self._events.publish(event)
             self.get_logger().info(f'gate {self._gate.id}: entry of account '
                                    f'{decision.account_token} (session {decision.event_id})')

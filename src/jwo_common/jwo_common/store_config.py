@@ -257,6 +257,13 @@ class Billing(_Model):
     payment: PaymentSettings
 
 
+class Security(_Model):
+    # Keystore folder (relative to the store config) of the keys that sign gate events and
+    # review decisions; see jwo_common.signing.
+    keystore: str
+    signature_window_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
+
 class StoreConfig(_Model):
     store: StoreInfo
     tax: TaxRules
@@ -266,6 +273,7 @@ class StoreConfig(_Model):
     products: list[Product]
     gates: list[Gate]
     billing: Billing
+    security: Security
     # Where the file was read from: relative paths in it resolve against this.
     source_path: Path = Field(default=Path('.'), exclude=True)
 

@@ -78,3 +78,16 @@ def interrupt_and_wait(process: subprocess.Popen, timeout_s: float = 15.0) -> tu
         out, err = process.communicate()
         raise AssertionError(f'process did not stop within {timeout_s} s of SIGINT:\n{err}')
     return process.returncode, out, err
+
+
+def store_signer(store_config: str | Path, signer: str, role: str):
+    """A `Signer` with `signer`'s key from the store's keystore (the suite's conftest.py
+    makes the demo stores' keystores)."""
+    from jwo_common.signed_messages import open_keystore
+    from jwo_common.store_config import load_store_config
+    return open_keystore(load_store_config(store_config)).signer(signer, role)
+
+
+def wall_clock_ns() -> int:
+    """Now as a node without sim time sees it: what signatures of test messages carry."""
+    return time.time_ns()

@@ -7,6 +7,8 @@ Publishes `/shoppers/tracked`, `/carts` (the full cart, revision + 1, on every c
 `/gates/events` (EXIT, when the cameras see a session's last member in an exit zone),
 `/tf` (map -> shopper_<track>), `/store/markers`, `/review/requests` and loss-prevention
 and security alerts. All of it runs on sensor time: the newest stamp received.
+Entries must be signed by their gate and review decisions by their reviewer (keys from the
+store's keystore); exits are signed with fusion's key. Anything else gets a security alert.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from jwo_common.frames import MAP_FRAME
 from jwo_common.node_main import run_node
 from jwo_common.parameters import declare_settings, param
 from jwo_common.qos import EVENTS, SENSOR_QOS_CHOICES, sensor_qos
+from jwo_common.signed_messages import (FUSION_SIGNER, check_gate_event, check_review_decision,
+                                        open_keystore, refusal_alert, sign_gate_event)
+from jwo_common.signing import Verdict, Verifier
 from jwo_common.store_config import load_store_config
 from jwo_common.tf import TransformBroadcaster
 from jwo_fusion import messages
@@ -80,6 +85,9 @@ class FusionNode(Node):
         self._slot_points = slot_front_points(config)
         self._gate_zones = {g.id: g.zone for g in config.gates}
         self._shelf_events: dict[str, ShelfEvent] = {}     # kept for the review evidence
+        keystore = open_keystore(config)
+        self._verifier = Verifier(keystore, config.security.signature_window_s)
+        self._signer = keystore.signer(FUSION_SIGNER, 'fusion')
 
         self._tracked = self.create_publisher(TrackedShopperArray, TRACKED_TOPIC,
                                               sensor_qos('reliable'))
@@ -108,6 +116,8 @@ class FusionNode(Node):
     def _on_gate_event(self, msg: GateEvent) -> None:
         if msg.kind != GateEvent.ENTRY:
             return      # exits are ours (from the cameras)
+        if not self._accepted(check_gate_event, msg, 'entry', msg.event_id):
+            return
         if not msg.session_id or not msg.account_token:
             self.get_logger().warning(f'entry {msg.event_id!r} without a session id or account '
                                       'token ignored')
@@ -125,7 +135,19 @@ class FusionNode(Node):
         self._emit(self._fusion.on_shelf_activity(activity))
 
     def _on_decision(self, msg: ReviewDecision) -> None:
+        if not self._accepted(check_review_decision, msg, 'review decision', msg.request_id):
+            return
         self._emit(self._fusion.on_decision(messages.review_decision(msg)))
+
+    def _accepted(self, check, msg, what: str, ref: str) -> bool:
+        now_ns = self.get_clock().now().nanoseconds
+        verdict = check(self._verifier, msg, now_ns)
+        if verdict == Verdict.ACCEPTED:
+            return True
+        alert = refusal_alert(what, ref, verdict, self.get_fully_qualified_name(), now_ns)
+        self._alerts.publish(alert)
+        self.get_logger().warning(alert.description)
+        return False
 
     def _emit(self, outputs: FusionOutputs) -> None:
         if outputs.refused:
@@ -133,7 +155,9 @@ class FusionNode(Node):
         for cart in outputs.carts:
             self._carts.publish(messages.cart(cart, self._config.store.id))
         for exit_data in outputs.exits:
-            self._gate_events.publish(messages.exit_event(exit_data))
+            exit_event = messages.exit_event(exit_data)
+            sign_gate_event(self._signer, exit_event, self.get_clock().now().nanoseconds)
+            self._gate_events.publish(exit_event)
             self.get_logger().info(f'session {exit_data.session_id} left through '
                                    f'{exit_data.gate_id}')
         for request in outputs.reviews:

@@ -7,21 +7,25 @@ from pathlib import Path
 import pytest
 import rclpy
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from jwo_common.qos import EVENTS, LATCHED_LISTENER
+from jwo_common.signed_messages import (check_gate_event, open_keystore, sign_gate_event,
+                                        sign_review_decision)
+from jwo_common.signing import Signer, Verdict, Verifier
 from jwo_common.store_config import load_store_config
-from jwo_common.testing import spin_until
+from jwo_common.testing import spin_until, store_signer, wall_clock_ns
 from jwo_common.tf import TF_QOS
 from jwo_fusion.fusion_node import FusionNode
 from jwo_fusion.messages import to_time
 from jwo_fusion.store_markers_node import StoreMarkersNode
 from jwo_interfaces.msg import (Cart, GateEvent, ProductCandidate, ReviewDecision, ReviewRequest,
                                 ShelfEvent, ShopperDetection, ShopperDetectionArray,
-                                TrackedShopperArray)
+                                StoreAlert, TrackedShopperArray)
 
 ROOT = Path(__file__).resolve().parents[3]
 STORE = ROOT / 'config' / 'london' / 'store.yaml'
@@ -95,6 +99,7 @@ def test_detections_gate_and_shelf_events_in_tracks_carts_tf_markers_exit_out(ri
     entry = GateEvent(event_id='entry-1', gate_id='entry_1', kind=GateEvent.ENTRY,
                       session_id='entry-1', account_token='acct-alice', party_size=1)
     entry.header.stamp = to_time(T0_S)
+    sign_gate_event(store_signer(STORE, 'entry_1', 'gate'), entry, wall_clock_ns())
     gates.publish(entry)
     steps = iter(range(10_000))
 
@@ -137,12 +142,15 @@ def test_detections_gate_and_shelf_events_in_tracks_carts_tf_markers_exit_out(ri
     exit_event = next(e for e in gate_events if e.kind == GateEvent.EXIT)
     assert (exit_event.session_id, exit_event.account_token, exit_event.gate_id) == \
         ('entry-1', 'acct-alice', 'exit_1')
+    verifier = Verifier(open_keystore(load_store_config(STORE)), 30.0)
+    assert check_gate_event(verifier, exit_event, wall_clock_ns()) == Verdict.ACCEPTED
 
     revision = carts[-1].revision
-    decision = ReviewDecision(request_id=requests[0].request_id, reviewer_id='staff-1',
+    decision = ReviewDecision(request_id=requests[0].request_id, reviewer_id='staff',
                               session_id='entry-1',
                               items=[ProductCandidate(sku='GB-MILK-1L', quantity=2,
                                                       probability=1.0)])
+    sign_review_decision(store_signer(STORE, 'staff', 'reviewer'), decision, wall_clock_ns())
     decisions.publish(decision)
     spin_until(executor, lambda: carts[-1].revision > revision, 10, 'the corrected cart')
     assert [(i.sku, i.quantity) for i in carts[-1].items] == [('GB-MILK-1L', 2)]
@@ -180,3 +188,65 @@ def test_everything_the_store_view_shows_is_published(rig):
                               LATCHED_LISTENER)
     spin_until(executor, lambda: markers, 10, 'the latched layout')
     assert all(m.header.frame_id == 'map' for m in markers[0].markers)
+
+
+def test_unsigned_forged_and_replayed_entries_and_decisions_change_nothing(rig):
+    """Anyone on the domain can publish: fusion opens no session and changes no cart (no
+    refund follows) on a decision its keystore does not vouch for; an alert each."""
+    _, probe, executor = rig
+    alerts, carts, tracked = [], [], []
+    probe.create_subscription(StoreAlert, '/store/alerts', alerts.append, EVENTS)
+    probe.create_subscription(Cart, '/carts', carts.append, EVENTS)
+    probe.create_subscription(TrackedShopperArray, '/shoppers/tracked', tracked.append, 10)
+    camera = probe.create_publisher(ShopperDetectionArray, '/cameras/cam_01/detections', 10)
+    gates = probe.create_publisher(GateEvent, '/gates/events', EVENTS)
+    decisions = probe.create_publisher(ReviewDecision, '/review/decisions', EVENTS)
+    spin_until(executor, lambda: all(p.get_subscription_count() > 0 for p in
+                                     (camera, gates, decisions)), 10, 'the node')
+    staff = store_signer(STORE, 'staff', 'reviewer')
+
+    def entry(event_id, signer):
+        msg = GateEvent(event_id=event_id, gate_id='entry_1', kind=GateEvent.ENTRY,
+                        session_id=event_id, account_token='acct-mallory', party_size=1)
+        msg.header.stamp = to_time(T0_S)
+        if signer:
+            sign_gate_event(signer, msg, wall_clock_ns())
+        return msg
+
+    def decision(request_id, reviewer_id, signer):
+        msg = ReviewDecision(request_id=request_id, reviewer_id=reviewer_id, session_id='s',
+                             items=[ProductCandidate(sku='GB-MILK-1L', quantity=5,
+                                                     probability=1.0)])
+        if signer:
+            sign_review_decision(signer, msg, wall_clock_ns())
+        return msg
+
+    genuine = decision('r-4', 'staff', staff)
+    attacks = [
+        (gates, entry('e-unsigned', None)),
+        (gates, entry('e-forged', Signer(store_signer(STORE, 'entry_1', 'gate').key_id,
+                                         Ed25519PrivateKey.generate()))),
+        (gates, entry('e-by-reviewer', staff)),
+        (decisions, decision('r-1', 'staff', None)),
+        (decisions, decision('r-2', 'staff', Signer(staff.key_id,
+                                                    Ed25519PrivateKey.generate()))),
+        (decisions, decision('r-3', 'boss', staff)),     # staff's key, someone else's name
+        (decisions, genuine),
+        (decisions, genuine),                            # replayed
+    ]
+    for publisher, msg in attacks:
+        publisher.publish(msg)
+    for step in range(int(4.0 / FRAME_S)):     # a shopper at the gate the entries would bind
+        camera.publish(detections(step * FRAME_S))
+        executor.spin_once(timeout_sec=0)
+    # The shopper walked in on no genuine scan: that is a loss-prevention alert of its own.
+    def security():
+        return [a for a in alerts if a.kind == StoreAlert.SECURITY]
+    spin_until(executor, lambda: len(security()) >= len(attacks) - 1, 10, 'an alert per attack')
+    spin_until(executor, lambda: tracked, 10, 'tracked shoppers')
+    assert sorted(ref for a in security() for ref in a.refs) == \
+        ['e-by-reviewer', 'e-forged', 'e-unsigned', 'r-1', 'r-2', 'r-3', 'r-4']
+    assert [a.description for a in security() if a.refs == ['r-4']] == \
+        ["review decision 'r-4' refused: replayed nonce"]
+    assert not any(s.account_token for m in tracked for s in m.shoppers)
+    assert carts == []

@@ -26,6 +26,7 @@ setup(
             'jwo_bag_info = jwo_sim.cli:bag_info',
             'jwo_bag_play = jwo_sim.bag_play:play',
             'jwo_bag_record = jwo_sim.bag_record:record',
+            'jwo_bag_purge = jwo_sim.cli:bag_purge',
         ],
     },
 )

@@ -264,6 +264,14 @@ class Security(_Model):
     signature_window_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
 
 
+class Privacy(_Model):
+    # Raw camera images reach disk only where a store turns this on, and then for
+    # image_retention_days at most (jwo_bag_purge enforces it).
+    record_images: bool = False
+    image_retention_days: Annotated[int, Field(ge=1, le=365)] = 7
+    recordings: str                       # production recordings folder, relative to the file
+
+
 class StoreConfig(_Model):
     store: StoreInfo
     tax: TaxRules
@@ -274,6 +282,7 @@ class StoreConfig(_Model):
     gates: list[Gate]
     billing: Billing
     security: Security
+    privacy: Privacy
     # Where the file was read from: relative paths in it resolve against this.
     source_path: Path = Field(default=Path('.'), exclude=True)
 

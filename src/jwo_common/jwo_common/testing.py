@@ -91,3 +91,20 @@ def store_signer(store_config: str | Path, signer: str, role: str):
 def wall_clock_ns() -> int:
     """Now as a node without sim time sees it: what signatures of test messages carry."""
     return time.time_ns()
+
+
+def store_config_copy(source: str | Path, folder: Path,
+                      replacements: dict[str, str] | None = None) -> Path:
+    """A copy of a demo store config in `folder` whose run-time files (ledger, keystore,
+    recordings: `../../var/<store>/...`) are made in `folder` too; `replacements` edits its
+    text (old -> new)."""
+    import re
+    text = re.sub(r'\.\./\.\./var/[a-z0-9_]+/', f'{folder}/', Path(source).read_text())
+    for old, new in (replacements or {}).items():
+        if old not in text:
+            raise ValueError(f'{source}: no {old!r} to replace')
+        text = text.replace(old, new)
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / 'store.yaml'
+    copy.write_text(text)
+    return copy

@@ -3,14 +3,17 @@
 import os
 import stat
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from jwo_common.keys_cli import main as jwo_keys
+from jwo_common.testing import store_config_copy
 from jwo_common.signing import (MANIFEST, Keystore, KeystoreError, SignatureData, Signer,
                                 Verdict, Verifier, add_key, private_key_path, retire_key)
 
+LONDON = Path(__file__).resolve().parents[3] / 'config' / 'london' / 'store.yaml'
 T_NS = 1_767_225_600 * 10**9
 ENTRY = {'event_id': 'e1', 'gate_id': 'entry_1', 'kind': 0, 'account_token': 'acct-1'}
 
@@ -124,13 +127,7 @@ def test_no_keystore_says_how_to_make_one(tmp_path):
 
 
 def test_jwo_keys_init_makes_every_signer_of_a_store_once(tmp_path, capsys):
-    config = tmp_path / 'store.yaml'
-    london = (os.path.dirname(__file__) + '/../../../config/london/store.yaml')
-    text = open(london).read().replace('keystore: ../../var/london_soho/keys',
-                                       f'keystore: {tmp_path / "keys"}')
-    text = text.replace('path: ../../var/london_soho/ledger.sqlite3',
-                        f'path: {tmp_path / "ledger.sqlite3"}')
-    config.write_text(text)
+    config = store_config_copy(LONDON, tmp_path)
     assert jwo_keys(['init', str(config), '--reviewer', 'ana', '--reviewer', 'bo']) == 0
     keystore = Keystore(tmp_path / 'keys')
     assert sorted((k.signer, k.role) for k in keystore.keys()) == \

@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 from rosbags.rosbag2 import Reader
 
 from jwo_common.store_config import StoreConfigError, load_store_config
 from jwo_sim.bag_writer import write_bag
+from jwo_sim.retention import purge_expired_images
 from jwo_sim.scenario import Scenario, ScenarioError, generate_scenario, load_scenario, \
     parse_scenario
 from jwo_sim.simulation import simulate
@@ -104,9 +106,44 @@ def bag_info_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def bag_purge_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='jwo_bag_purge', description="Strip camera images past the store's retention "
+        'from its production recordings (the rest of each bag stays).')
+    parser.add_argument('store_config')
+    parser.add_argument('--dry-run', action='store_true', help='only say what would go')
+    parser.add_argument('--now', help='ISO 8601 time to purge as of (default: now)')
+    args = parser.parse_args(argv)
+    try:
+        config = load_store_config(args.store_config)
+        now = datetime.fromisoformat(args.now) if args.now else datetime.now(timezone.utc)
+    except (StoreConfigError, ValueError) as error:
+        print(f'jwo_bag_purge: {error}', file=sys.stderr)
+        return 1
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    folder = config.resolve_path(config.privacy.recordings)
+    if not folder.is_dir():
+        print(f'{folder}: no recordings')
+        return 0
+    purged = purge_expired_images(folder, config.privacy.image_retention_days,
+                                  round(now.timestamp() * 1e9), args.dry_run)
+    for bag in purged:
+        expired = datetime.fromtimestamp(bag.expired_at_ns / 1e9, timezone.utc)
+        print(f'{"would purge" if args.dry_run else "purged"} {bag.image_messages} images on '
+              f'{len(bag.image_topics)} topics from {bag.bag} (expired {expired:%Y-%m-%d %H:%M}'
+              f' UTC); {bag.kept_messages} other messages kept')
+    print(f'{folder}: {len(purged)} recordings with expired images')
+    return 0
+
+
 def generate() -> None:
     sys.exit(generate_main())
 
 
 def bag_info() -> None:
     sys.exit(bag_info_main())
+
+
+def bag_purge() -> None:
+    sys.exit(bag_purge_main())

@@ -62,9 +62,10 @@ class EntryScanner:
         """A code decoded from the frame at `stamp_ns`; None when it continues a scan that
         was already decided."""
         previous = self._last_read_ns.get(payload)
-        self._last_read_ns[payload] = stamp_ns
+        self._last_read_ns[payload] = max(stamp_ns, previous or stamp_ns)
         self._forget_before(stamp_ns)
-        if previous is not None and 0 <= stamp_ns - previous <= self._scan_gap_ns:
+        # A frame delivered late (out of order, or twice) belongs to the scan it was part of.
+        if previous is not None and stamp_ns - previous <= self._scan_gap_ns:
             return None
         try:
             token = parse_app_code(payload)

@@ -61,6 +61,15 @@ def test_one_scan_is_one_entry_and_a_replay_is_refused():
     assert isinstance(scanner.read('acct_1', 100 * S), Entry)
 
 
+def test_frames_of_a_scan_arriving_late_or_twice_are_still_one_scan():
+    scanner = EntryScanner('entry_1', scan_gap_s=1.5, replay_window_s=60)
+    stamps = [10 * S, 10 * S + 2 * S // 10, 10 * S + S // 10, 10 * S + 2 * S // 10, 11 * S]
+    decisions = [scanner.read('acct_1', t) for t in stamps]
+    assert isinstance(decisions[0], Entry) and decisions[1:] == [None] * 4
+    # The scan still ends 1.5 s after its newest frame, not after a late one.
+    assert isinstance(scanner.read('acct_1', 13 * S), Rejection)
+
+
 def test_garbage_is_refused_once_per_scan():
     scanner = EntryScanner('entry_1')
     first = scanner.read('http://evil.example/x', S)

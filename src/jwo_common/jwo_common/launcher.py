@@ -43,14 +43,15 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else '(no output)'
 
 
-def python_module_process(module: str, args: list[str], log_path: Path) -> subprocess.Popen:
+def python_module_process(module: str, args: list[str], log_path: Path,
+                          log_mode: str = 'w') -> subprocess.Popen:
     """`python -m module args` with its output in a file (a pipe nobody reads would fill
     up and stall a long run)."""
     env = dict(os.environ)
     # The venv python re-executes itself once to set its library path; an inherited guard
     # would skip that.
     env.pop('_ROS_WHEELS_BOOTSTRAP_COMPLETE', None)
-    with open(log_path, 'w') as log:
+    with open(log_path, log_mode) as log:
         return subprocess.Popen([sys.executable, '-m', module, *args], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
@@ -99,22 +100,45 @@ class Stack:
     def start(self, graph_names: Callable[[], set[str]], spin: Callable[[float], None],
               timeout_s: float = 60.0) -> None:
         for process in self._processes:
-            started = time.monotonic()
-            self.running[process.name] = python_module_process(
-                'jwo_common.container',
-                [*container_arguments(process), '--ros-args', *self._common_args,
-                 *process_ros_arguments(process)],
-                self.log_path(process.name))
-            wanted = set(node_names(process))
-            while not wanted <= graph_names():
-                self.check_alive()
-                if time.monotonic() - started > timeout_s:
-                    missing = sorted(wanted - graph_names())
-                    raise LaunchError(f'process {process.name}: nodes {missing} not up after '
-                                      f'{timeout_s:.0f} s')
-                spin(0.05)
-            self._log(f'  {process.name:<22} up: {", ".join(sorted(wanted))} '
-                      f'({time.monotonic() - started:.1f} s)')
+            self._start_process(process, graph_names, spin, timeout_s)
+
+    def restart(self, name: str, graph_names: Callable[[], set[str]],
+                spin: Callable[[float], None], timeout_s: float = 60.0) -> None:
+        """Kills one process as a crash would (SIGKILL: no clean-up) and starts it again."""
+        popen = self.running.pop(name)
+        popen.kill()
+        popen.wait()
+        wanted = set(node_names(next(p for p in self._processes if p.name == name)))
+        started = time.monotonic()
+        while wanted & graph_names():     # the graph forgets a killed node's names lazily
+            if time.monotonic() - started > timeout_s:
+                break
+            spin(0.05)
+        self._start_process(next(p for p in self._processes if p.name == name), graph_names,
+                            spin, timeout_s, log_mode='a')
+
+    def pid(self, name: str) -> int:
+        return self.running[name].pid
+
+    def _start_process(self, process: StackProcess, graph_names: Callable[[], set[str]],
+                       spin: Callable[[float], None], timeout_s: float,
+                       log_mode: str = 'w') -> None:
+        started = time.monotonic()
+        self.running[process.name] = python_module_process(
+            'jwo_common.container',
+            [*container_arguments(process), '--ros-args', *self._common_args,
+             *process_ros_arguments(process)],
+            self.log_path(process.name), log_mode)
+        wanted = set(node_names(process))
+        while not wanted <= graph_names():
+            self.check_alive()
+            if time.monotonic() - started > timeout_s:
+                missing = sorted(wanted - graph_names())
+                raise LaunchError(f'process {process.name}: nodes {missing} not up after '
+                                  f'{timeout_s:.0f} s')
+            spin(0.05)
+        self._log(f'  {process.name:<22} up: {", ".join(sorted(wanted))} '
+                  f'({time.monotonic() - started:.1f} s)')
 
     def check_alive(self) -> None:
         for name, popen in self.running.items():

@@ -15,13 +15,15 @@ import argparse
 import importlib
 import sys
 import time
+from collections.abc import Callable, Iterable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from jwo_common.qos import LATCHED, sensor_qos
-from jwo_sim.playback import TF_MESSAGE_TYPE, TF_STATIC, Bag, BagError, Schedule, open_bag
+from jwo_sim.playback import (TF_MESSAGE_TYPE, TF_STATIC, Bag, BagError, BagMessage, Schedule,
+                              open_bag)
 
 CLOCK_TOPIC = '/clock'
 CLOCK_TYPE = 'rosgraph_msgs/msg/Clock'
@@ -73,8 +75,10 @@ class BagPlayer:
             time.sleep(0.02)
         return False
 
-    def play_once(self) -> int:
-        """Publishes every message at its time; returns how many were published."""
+    def play_once(self, faults: Callable[[BagMessage], Iterable[BagMessage]] | None = None
+                  ) -> int:
+        """Publishes every message at its time; returns how many were published. `faults`
+        (fault injection) turns each message into those to publish in its place."""
         schedule = Schedule(self._bag.start_ns, time.monotonic(), self._rate)
         clock_class = message_class(CLOCK_TYPE)
         next_clock_ns = self._bag.start_ns
@@ -87,8 +91,9 @@ class BagPlayer:
                 self._publishers[CLOCK_TOPIC].publish(clock)
                 next_clock_ns += GENERATED_CLOCK_PERIOD_NS
             self._sleep_until(schedule.wall_time_s(message.log_ns))
-            self._publishers[message.topic].publish(message.raw)
-            published += 1
+            for sent in faults(message) if faults else (message,):
+                self._publishers[sent.topic].publish(sent.raw)
+                published += 1
         return published
 
     @staticmethod

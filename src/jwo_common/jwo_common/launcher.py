@@ -9,8 +9,8 @@ reported with its node names and the last line it wrote (which names the reason)
 launcher stops the rest and exits 1. With `--bag`, nodes run on sim time, the bag plays once
 the stack is up, and the stack stops when the bag has ended. Ctrl-C stops every process.
 
-Runtime files (the billing ledger and the sandbox processor) go to `--var-dir`, by default
-the store config's own `billing.ledger` path; each process's output goes to
+Runtime files (the billing ledger, the sandbox processor, the fusion journal) go to
+`--var-dir`, by default beside the store config's own `billing.ledger` path; each process's output goes to
 `<log dir>/<process>.log` (`--log-dir`, by default a new folder under /tmp).
 """
 
@@ -87,7 +87,8 @@ class Stack:
         if var_dir is not None:
             var_dir.mkdir(parents=True, exist_ok=True)
             self._common_args += ['-p', f'ledger_path:={var_dir / "ledger.sqlite3"}',
-                                  '-p', f'processor_path:={var_dir / "processor.sqlite3"}']
+                                  '-p', f'processor_path:={var_dir / "processor.sqlite3"}',
+                                  '-p', f'journal_path:={var_dir / "fusion_journal.sqlite3"}']
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix='jwo-launch-'))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._log = log
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--params-file', type=Path, help='ROS parameters YAML for every node')
     parser.add_argument('--bag', type=Path, help='play this bag instead of live sensors')
     parser.add_argument('--rate', type=float, default=1.0, help='bag playback speed')
-    parser.add_argument('--var-dir', type=Path, help='folder for the ledger and processor files')
+    parser.add_argument('--var-dir', type=Path, help='folder for the ledger, processor and fusion journal files')
     parser.add_argument('--log-dir', type=Path, help='folder for the processes\' output')
     parser.add_argument('--timeout', type=float, default=60.0,
                         help='seconds each process may take to start')

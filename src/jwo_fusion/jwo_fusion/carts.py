@@ -40,7 +40,8 @@ class CartSnapshot:
 
 
 @dataclass
-class _Cart:
+class CartRecord:
+    """A cart as kept (and journalled): every contribution and the events pending review."""
     session_id: str
     account_token: str
     revision: int = 0
@@ -66,10 +67,10 @@ class _Cart:
 
 class CartBook:
     def __init__(self):
-        self._carts: dict[str, _Cart] = {}
+        self._carts: dict[str, CartRecord] = {}
 
     def open(self, session_id: str, account_token: str) -> None:
-        self._carts.setdefault(session_id, _Cart(session_id, account_token))
+        self._carts.setdefault(session_id, CartRecord(session_id, account_token))
 
     def has(self, session_id: str) -> bool:
         return session_id in self._carts
@@ -106,11 +107,18 @@ class CartBook:
         cart.pending_events.discard(event_id)
         return self._changed(cart, stamp_s)
 
+    def records(self) -> list[CartRecord]:
+        return list(self._carts.values())
+
+    def restore(self, record: CartRecord) -> None:
+        """A cart from the journal, revision included, so billing sees the next one as new."""
+        self._carts[record.session_id] = record
+
     def is_pending(self, session_id: str, event_id: str) -> bool:
         return event_id in self._carts[session_id].pending_events
 
     @staticmethod
-    def _changed(cart: _Cart, stamp_s: float) -> CartSnapshot:
+    def _changed(cart: CartRecord, stamp_s: float) -> CartSnapshot:
         cart.revision += 1
         cart.stamp_s = stamp_s
         return cart.snapshot()

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from jwo_common.store_config import StoreConfig
 from jwo_fusion.attribution import (AttributionSettings, EventKind, ShelfActivity, attribute,
                                     slot_front_points)
-from jwo_fusion.carts import CartBook, CartSnapshot, Contribution
-from jwo_fusion.identity import Binding, EntryScan, IdentityBinder
+from jwo_fusion.carts import CartBook, CartRecord, CartSnapshot, Contribution
+from jwo_fusion.identity import Binding, EntryScan, IdentityBinder, Session
 from jwo_fusion.review import (ReviewDecisionData, ReviewQueue, ReviewReason, ReviewRequestData,
                                ReviewSettings, SessionCandidate, identity_request_id,
                                review_reason, shelf_request_id)
-from jwo_fusion.tracker import Detection, Tracker, TrackerEvents, TrackerSettings, TrackEstimate
+from jwo_fusion.tracker import (Detection, Tracker, TrackerEvents, TrackerSettings, TrackEstimate,
+                                TrackState)
 
 # Sessions less likely than this are not held for a review about the event.
 _HOLD_PROBABILITY = 0.05
@@ -88,6 +89,28 @@ class ShopperView:
     session_id: str
     account_token: str
     identity_confidence: float
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    """Where a bound shopper was last seen (journalled, to pick them up after a restart)."""
+    track_id: str
+    birth_gate: str
+    last_seen_s: float
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class FusionRecord:
+    """What fusion must not forget across a crash: sessions and who they are, carts, the
+    shelf events already counted, and where each session's shoppers were last seen."""
+    now_s: float
+    sessions: tuple[Session, ...]
+    confidences: dict[str, float]
+    carts: tuple[CartRecord, ...]
+    seen_events: tuple[str, ...]
+    tracks: tuple[TrackRecord, ...]
 
 
 class StoreFusion:
@@ -247,6 +270,30 @@ class StoreFusion:
 
     def cart(self, session_id: str) -> CartSnapshot:
         return self.carts.cart(session_id)
+
+    def record(self) -> FusionRecord:
+        bound = self.identity.session_of_track
+        tracks = tuple(TrackRecord(t.track_id, t.birth_gate, t.last_seen_s,
+                                   float(t.position[0]), float(t.position[1]))
+                       for t in self.tracker.tracks
+                       if t.track_id in bound and t.state != TrackState.EXITED)
+        return FusionRecord(self.now_s, tuple(self.identity.sessions.values()),
+                            dict(self.identity.confidence_of_track),
+                            tuple(self.carts.records()), tuple(sorted(self._seen_events)), tracks)
+
+    def restore(self, record: FusionRecord) -> None:
+        """Picks up where a crashed fusion left off (call before any input). The shoppers
+        who were inside come back as lost tracks at their last places: the tracker hands
+        them to whoever it finds near there, with their sessions."""
+        self.now_s = record.now_s
+        for session in record.sessions:
+            self.identity.restore(session, record.confidences, record.now_s)
+        for cart in record.carts:
+            self.carts.restore(cart)
+        self._seen_events.update(record.seen_events)
+        for track in record.tracks:
+            self.tracker.restore_lost(track.track_id, track.birth_gate, track.last_seen_s,
+                                      track.x, track.y, record.now_s)
 
     def _tracker_events(self, events: TrackerEvents) -> FusionOutputs:
         outputs = FusionOutputs()

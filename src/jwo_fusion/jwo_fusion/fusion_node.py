@@ -14,6 +14,7 @@ store's keystore); exits are signed with fusion's key. Anything else gets a secu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
@@ -26,11 +27,12 @@ from jwo_common.qos import EVENTS, SENSOR_QOS_CHOICES, sensor_qos
 from jwo_common.signed_messages import (FUSION_SIGNER, check_gate_event, check_review_decision,
                                         open_keystore, refusal_alert, sign_gate_event)
 from jwo_common.signing import Verdict, Verifier
-from jwo_common.store_config import load_store_config
+from jwo_common.store_config import SqliteLedger, load_store_config
 from jwo_common.tf import TransformBroadcaster
 from jwo_fusion import messages
 from jwo_fusion.attribution import slot_front_points
 from jwo_fusion.fusion import FusionOutputs, FusionSettings, StoreFusion
+from jwo_fusion.journal import FusionJournal
 from jwo_fusion.live_markers import live_markers
 from jwo_fusion.review import ReviewSettings
 from jwo_fusion.tracker import TrackState
@@ -66,6 +68,9 @@ class FusionNodeSettings:
                               read_only=True)
     marker_fade_s: float = param(10.0, 'Seconds a slot stays coloured after an event',
                                  min_value=0.5, max_value=600.0, read_only=True)
+    journal_path: str = param('', 'SQLite journal of sessions, carts and shoppers, read back '
+                              'on a restart; empty = fusion_journal.sqlite3 next to the store '
+                              "config's SQLite ledger", read_only=True)
 
 
 class FusionNode(Node):
@@ -85,6 +90,23 @@ class FusionNode(Node):
         self._slot_points = slot_front_points(config)
         self._gate_zones = {g.id: g.zone for g in config.gates}
         self._shelf_events: dict[str, ShelfEvent] = {}     # kept for the review evidence
+        if settings.journal_path:
+            journal_path = Path(settings.journal_path)
+        elif isinstance(config.billing.ledger, SqliteLedger):
+            journal_path = config.resolve_path(config.billing.ledger.path).parent / \
+                'fusion_journal.sqlite3'
+        else:
+            raise ValueError(f'{settings.store_config}: billing.ledger: with a PostgreSQL '
+                             'ledger set the journal_path parameter')
+        self._journal = FusionJournal(journal_path)
+        record = self._journal.load()
+        if record is not None:
+            self._fusion.restore(record)
+            inside = sum(not s.exited for s in record.sessions)
+            self.get_logger().warning(
+                f'restarted: {len(record.sessions)} sessions ({inside} in the store, '
+                f'{len(record.tracks)} shoppers to find again) and {len(record.carts)} carts '
+                f'from {journal_path}')
         keystore = open_keystore(config)
         self._verifier = Verifier(keystore, config.security.signature_window_s)
         self._signer = keystore.signer(FUSION_SIGNER, 'fusion')
@@ -150,6 +172,9 @@ class FusionNode(Node):
         return False
 
     def _emit(self, outputs: FusionOutputs) -> None:
+        if outputs.carts or outputs.exits:
+            # Billing must never hold a cart or an exit the journal does not.
+            self._journal.save(self._fusion.record())
         if outputs.refused:
             self.get_logger().warning(outputs.refused)
         for cart in outputs.carts:
@@ -173,6 +198,7 @@ class FusionNode(Node):
         if fusion.now_s == 0.0:
             return      # no sensor time yet
         self._emit(fusion.advance(fusion.now_s))
+        self._journal.save(fusion.record())
         stamp = messages.to_time(fusion.now_s)
         shoppers = fusion.shoppers()
         tracked = TrackedShopperArray(shoppers=[messages.tracked_shopper(v) for v in shoppers])

@@ -134,6 +134,17 @@ class IdentityBinder:
         self.session_of_track[track_id] = session_id
         self.confidence_of_track[track_id] = confidence
 
+    def restore(self, session: Session, confidences: dict[str, float], now_s: float) -> None:
+        """A session from the journal. One whose shopper had not been bound yet waits for
+        them at the gate again."""
+        if not session.track_ids and not session.exited:
+            self.on_scan(session.scan, now_s)
+            return
+        self.sessions[session.session_id] = session
+        for track_id in session.track_ids:
+            self.session_of_track[track_id] = session.session_id
+            self.confidence_of_track[track_id] = confidences.get(track_id, 1.0)
+
     def _window(self, scan: EntryScan) -> tuple[float, float]:
         return (-self._scan_before_s,
                 self._scan_after_s + self._party_lag_s * (max(1, scan.party_size) - 1))

@@ -218,6 +218,23 @@ class Tracker:
                                         float(x[2]), float(x[3]), p))
         return result
 
+    def restore_lost(self, track_id: str, birth_gate: str, last_seen_s: float, x: float,
+                     y: float, now_s: float) -> None:
+        """A track of someone in the store when this tracker's process died: it comes back
+        as lost at its last known place, so whoever is found near there takes it over (and
+        with it, their session)."""
+        kf = KalmanFilter(dim_x=4, dim_z=2)
+        kf.x = np.array([[x], [y], [0.0], [0.0]])
+        kf.P = np.diag([1.0, 1.0, self.settings.initial_speed_stddev_mps ** 2,
+                        self.settings.initial_speed_stddev_mps ** 2])
+        kf.H = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
+        track = Track(track_id, kf, last_seen_s, last_seen_s, state=TrackState.LOST,
+                      birth_gate=birth_gate, last_seen_s=last_seen_s, lost_s=now_s)
+        track.positions.append((last_seen_s, x, y))
+        self._tracks.append(track)
+        if track_id.isdigit():
+            self._ids = itertools.count(max(int(track_id) + 1, next(self._ids)))
+
     def _associate(self, tracks: list[Track], detections: list[Detection],
                    stamp_s: float) -> tuple[list[int], list[int]]:
         if not tracks or not detections:

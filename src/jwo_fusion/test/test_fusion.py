@@ -1,5 +1,6 @@
 """The fusion core on the London store: identity from entry scans (groups too), shelf events
-given to the right cart, put-backs, review decisions before and after the exit, alerts."""
+given to the right cart, put-backs, review decisions before and after the exit, alerts, and
+a restart on the journal."""
 
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from jwo_common.store_config import load_store_config
 from jwo_fusion.attribution import EventKind, ItemCandidate, ShelfActivity
 from jwo_fusion.fusion import AlertKind, StoreFusion
 from jwo_fusion.identity import EntryScan
+from jwo_fusion.journal import FusionJournal, JournalError, decode, encode
 from jwo_fusion.review import ReviewDecisionData, ReviewReason
 from jwo_fusion.tracker import Detection
 
@@ -206,3 +208,81 @@ def test_a_replayed_shelf_event_changes_nothing(config):
     store.shelf('e1', 'a_11')
     replay = store.shelf('e1', 'a_11')
     assert replay.carts == [] and store.cart('alice') == {'GB-MILK-1L': 1}
+
+
+# Fusion killed mid-visit and restarted on its journal: the sessions, carts and counted shelf
+# events survive, and the shoppers inside are found again and leave with their carts.
+EXIT_XY = (11.2, 0.5)
+
+
+def walk_in_pick_walk_out():
+    """Alice and Bob come in, each takes milk at a_11 in turn, then walk out."""
+    alice = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11), (12, *AT_A11),
+                             (22, 6.0, 2.5), (30, *EXIT_XY)))
+    bob = (4.0, 99.0, path((4, *ENTRY_XY), (5, *ENTRY_XY), (9, 4.0, 3.0), (16, 4.0, 3.0),
+                           (17, *AT_A11), (20, *AT_A11), (26, 8.0, 2.0), (34, *EXIT_XY)))
+    return {'alice': alice, 'bob': bob}
+
+
+def test_a_record_survives_the_journal_exactly(config, tmp_path):
+    store = Store(config)
+    store.scan('alice')
+    store.run(8.0, walk_in_pick_walk_out())
+    store.shelf('e1', 'a_11')
+    record = store.fusion.record()
+    assert decode(encode(record)) == record
+    journal = FusionJournal(tmp_path / 'journal.sqlite3')
+    assert journal.load() is None
+    journal.save(record)
+    journal.close()
+    assert FusionJournal(tmp_path / 'journal.sqlite3').load() == record
+
+
+def test_a_journal_that_is_not_ours_is_a_clear_error(tmp_path):
+    journal = FusionJournal(tmp_path / 'journal.sqlite3')
+    journal._db.execute("INSERT INTO record (id, document) VALUES (1, '{\"format\": 99}')")
+    with pytest.raises(JournalError, match='journal.sqlite3: cannot read'):
+        journal.load()
+
+
+def test_after_a_crash_the_shoppers_inside_leave_with_their_carts(config):
+    people = walk_in_pick_walk_out()
+    before = Store(config)
+    before.scan('alice')
+    before.run(4.2, people)
+    before.scan('bob')
+    before.run(8.0, people)
+    before.shelf('e1', 'a_11', quantity=2)
+    before.run(11.0, people)
+    record = before.fusion.record()
+
+    # The process dies at 11 s and is back on its journal 4 s later; nothing was seen between.
+    after = Store(config)
+    after.fusion.restore(record)
+    after.t_s = 15.0
+    after.run(19.0, people)
+    after.shelf('e2', 'a_11')                              # bob's pick, after the restart
+    out = after.shelf('e1', 'a_11', quantity=2)            # a redelivered event: counted once
+    assert out.carts == [] and out.reviews == []
+    after.run(40.0, people)
+    assert after.cart('alice') == {'GB-MILK-1L': 2} and after.cart('bob') == {'GB-MILK-1L': 1}
+    exits = {e.session_id: e for e in after.all('exits')}
+    assert set(exits) == {'session-alice', 'session-bob'}
+    assert not [a for a in after.all('alerts')]             # nobody taken for a stranger
+
+
+def test_a_session_whose_shopper_was_not_bound_yet_still_binds(config):
+    people = {'carol': (1.0, 99.0, path((1, *ENTRY_XY), (3, *ENTRY_XY), (8, *AT_A11)))}
+    before = Store(config)
+    before.scan('carol')
+    before.run(0.5, people)
+    record = before.fusion.record()                         # crashed before she was seen
+    assert record.tracks == ()
+    after = Store(config)
+    after.fusion.restore(record)
+    after.t_s = 0.6
+    after.run(8.0, people)
+    [shopper] = after.fusion.shoppers()
+    assert shopper.account_token == 'carol'
+    after.shelf('e1', 'a_11', kind=EventKind.PICK)
+    assert after.cart('carol') == {'GB-MILK-1L': 1}

@@ -35,11 +35,12 @@ FRAME_S = 1 / 15
 
 
 @pytest.fixture
-def rig():
+def rig(tmp_path):
     context = rclpy.Context()
     rclpy.init(context=context)
     params = [Parameter('store_config', value=str(STORE)),
-              Parameter('publish_period_s', value=0.05)]
+              Parameter('publish_period_s', value=0.05),
+              Parameter('journal_path', value=str(tmp_path / 'fusion_journal.sqlite3'))]
     fusion = FusionNode(context=context, parameter_overrides=params)
     layout = StoreMarkersNode(context=context, parameter_overrides=params[:1])
     probe = rclpy.create_node('probe', context=context)

@@ -1,0 +1,96 @@
+"""Fusion's journal (ROS-free): the `FusionRecord` in SQLite, so a fusion process that is
+killed and restarted keeps every session, cart and counted shelf event, and picks the
+shoppers who were inside back up.
+
+The node saves the record before it publishes a cart or an exit (what billing has seen is
+never newer than what the journal holds) and every publish period (where shoppers are).
+One row, replaced in one transaction: a crash leaves the previous record or the new one.
+The record is JSON, not pickle: a journal file must not be able to run code.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict
+from pathlib import Path
+
+from jwo_fusion.carts import CartRecord, Contribution
+from jwo_fusion.fusion import FusionRecord, TrackRecord
+from jwo_fusion.identity import EntryScan, Session
+
+FORMAT = 1
+
+
+class JournalError(ValueError):
+    """A journal that cannot be read back; the message names the file."""
+
+
+def encode(record: FusionRecord) -> str:
+    return json.dumps({
+        'format': FORMAT,
+        'now_s': record.now_s,
+        'sessions': [{'scan': asdict(s.scan), 'track_ids': s.track_ids,
+                      'gone_track_ids': sorted(s.gone_track_ids),
+                      'exited_track_ids': sorted(s.exited_track_ids), 'exited': s.exited}
+                     for s in record.sessions],
+        'confidences': record.confidences,
+        'carts': [{'session_id': c.session_id, 'account_token': c.account_token,
+                   'revision': c.revision, 'stamp_s': c.stamp_s,
+                   'contributions': {event_id: [asdict(part) for part in parts]
+                                     for event_id, parts in c.contributions.items()},
+                   'pending_events': sorted(c.pending_events)} for c in record.carts],
+        'seen_events': list(record.seen_events),
+        'tracks': [asdict(t) for t in record.tracks],
+    }, separators=(',', ':'))
+
+
+def decode(text: str) -> FusionRecord:
+    document = json.loads(text)
+    if document.get('format') != FORMAT:
+        raise ValueError(f'format {document.get("format")!r}, expected {FORMAT}')
+    return FusionRecord(
+        now_s=float(document['now_s']),
+        sessions=tuple(Session(EntryScan(**s['scan']), list(s['track_ids']),
+                               set(s['gone_track_ids']), set(s['exited_track_ids']),
+                               bool(s['exited'])) for s in document['sessions']),
+        confidences={k: float(v) for k, v in document['confidences'].items()},
+        carts=tuple(CartRecord(c['session_id'], c['account_token'], int(c['revision']),
+                               float(c['stamp_s']),
+                               {event_id: tuple(Contribution(**part) for part in parts)
+                                for event_id, parts in c['contributions'].items()},
+                               set(c['pending_events'])) for c in document['carts']),
+        seen_events=tuple(document['seen_events']),
+        tracks=tuple(TrackRecord(**t) for t in document['tracks']))
+
+
+class FusionJournal:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute('PRAGMA journal_mode=WAL')
+        self._db.execute('PRAGMA synchronous=FULL')    # carts are money
+        self._db.execute('CREATE TABLE IF NOT EXISTS record '
+                         '(id INTEGER PRIMARY KEY CHECK (id = 1), document TEXT NOT NULL)')
+        self._last = None
+
+    def load(self) -> FusionRecord | None:
+        row = self._db.execute('SELECT document FROM record WHERE id = 1').fetchone()
+        if row is None:
+            return None
+        try:
+            return decode(row[0])
+        except (ValueError, KeyError, TypeError) as error:
+            raise JournalError(f'{self.path}: cannot read the fusion journal: {error}') from None
+
+    def save(self, record: FusionRecord) -> None:
+        document = encode(record)
+        if document == self._last:
+            return
+        self._db.execute('INSERT OR REPLACE INTO record (id, document) VALUES (1, ?)',
+                         (document,))
+        self._last = document
+
+    def close(self) -> None:
+        self._db.close()

@@ -43,7 +43,7 @@ from jwo_billing.ledger import Ledger
 from jwo_billing.payments import GatewayTimeout, PaymentGateway, PaymentResult
 from jwo_billing.receipt import (CartLine, Receipt, ReceiptStatus, build_receipt,
                                  correction_receipt)
-from jwo_billing.sessions import GateEventData, GateResult, handle_gate_event
+from jwo_billing.sessions import GateEventData, GateKind, GateResult, handle_gate_event
 from jwo_common.store_config import StoreConfig
 
 
@@ -91,6 +91,13 @@ class BillingCore:
         self._gateway = gateway
         self._config = config
         self._gateway_attempts = gateway_attempts
+
+    def handled(self, event: GateEventData) -> bool:
+        """Whether the ledger already holds what this gate event does (a redelivery)."""
+        session = self._ledger.session(event.session_id) if event.session_id else None
+        if session is None:
+            return False
+        return event.kind is GateKind.ENTRY or session.closed_at_ns is not None
 
     def on_gate_event(self, event: GateEventData, now_ns: int) -> GateResult:
         result = handle_gate_event(self._ledger, event)

@@ -126,7 +126,12 @@ class BillingNode(Node):
 
     def _on_gate_event(self, msg: GateEvent) -> None:
         now_ns = self._now_ns()
+        event = gate_event_data(msg)
         verdict = check_gate_event(self._verifier, msg, now_ns)
+        if verdict == Verdict.EXPIRED and self._core.handled(event):
+            # Redelivered to a restarted billing (the publisher keeps recent events): what
+            # the ledger already holds changes nothing, however old its signature.
+            verdict = Verdict.ACCEPTED
         if verdict != Verdict.ACCEPTED:
             self._counts['gate_event_refused'] += 1
             alert = refusal_alert('gate event', msg.event_id, verdict,
@@ -135,7 +140,7 @@ class BillingNode(Node):
             self.get_logger().warning(alert.description)
             return
         try:
-            result = self._core.on_gate_event(gate_event_data(msg), now_ns)
+            result = self._core.on_gate_event(event, now_ns)
         except Exception as error:     # the ledger keeps the state; the retry timer resumes
             self._fail(f'gate event {msg.event_id!r}', error)
             return

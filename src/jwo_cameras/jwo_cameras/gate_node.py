@@ -72,7 +72,9 @@ class EntryGateNode(Node):
         self.create_subscription(Image, image_topic(self._gate.scanner_camera, 'color'),
                                  self._on_image, sensor_qos(settings.qos))
         if settings.scanner_topic:
-            self.create_subscription(GateEvent, settings.scanner_topic, self._on_scan, EVENTS)
+            # Volatile: matches a scanner (or a bag player) of either durability.
+            self.create_subscription(GateEvent, settings.scanner_topic, self._on_scan,
+                                     sensor_qos('reliable', depth=100))
         self.get_logger().info(f'gate {self._gate.id}: reading codes from camera '
                                f'{self._gate.scanner_camera}'
                                + (f' and {settings.scanner_topic}' if settings.scanner_topic

@@ -16,10 +16,13 @@ LATCHED_LISTENER = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
                               reliability=ReliabilityPolicy.RELIABLE,
                               durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
-# Events that must not be dropped (shelf events, gate events, carts, receipts).
+# Events that must not be dropped (shelf events, gate events, carts, alerts, reviews). The
+# publisher keeps the last 100 for late joiners: a fusion or billing process restarted
+# after a crash catches up on what was published while it was down (receivers drop what
+# they had already handled).
 EVENTS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
                     reliability=ReliabilityPolicy.RELIABLE,
-                    durability=DurabilityPolicy.VOLATILE)
+                    durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 def sensor_qos(name: str, depth: int = 10) -> QoSProfile:

@@ -138,7 +138,8 @@ class FusionNode(Node):
     def _on_gate_event(self, msg: GateEvent) -> None:
         if msg.kind != GateEvent.ENTRY:
             return      # exits are ours (from the cameras)
-        if not self._accepted(check_gate_event, msg, 'entry', msg.event_id):
+        if not self._accepted(check_gate_event, msg, 'entry', msg.event_id,
+                              handled=msg.session_id in self._fusion.identity.sessions):
             return
         if not msg.session_id or not msg.account_token:
             self.get_logger().warning(f'entry {msg.event_id!r} without a session id or account '
@@ -161,11 +162,15 @@ class FusionNode(Node):
             return
         self._emit(self._fusion.on_decision(messages.review_decision(msg)))
 
-    def _accepted(self, check, msg, what: str, ref: str) -> bool:
+    def _accepted(self, check, msg, what: str, ref: str, handled: bool = False) -> bool:
+        """`handled`: we already acted on it; an old signature then means a redelivery to
+        this restarted process (the publisher keeps recent events), silently ignored."""
         now_ns = self.get_clock().now().nanoseconds
         verdict = check(self._verifier, msg, now_ns)
         if verdict == Verdict.ACCEPTED:
             return True
+        if verdict == Verdict.EXPIRED and handled:
+            return False
         alert = refusal_alert(what, ref, verdict, self.get_fully_qualified_name(), now_ns)
         self._alerts.publish(alert)
         self.get_logger().warning(alert.description)

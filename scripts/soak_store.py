@@ -3,8 +3,8 @@ what happened: sessions charged exactly, sessions sent to review, alerts, memory
 
     .venv/bin/python scripts/soak_store.py [--minutes 30] [--shoppers 60] [--seed 9]
 
-The scenario (generated once into `--out`/bag, medium difficulty) already has camera frame
-drops and load-cell NaN bursts; during playback this script also
+The scenario (generated once into `--out`/bag, medium difficulty, arrivals over the first
+90% of it) already has camera frame drops and load-cell NaN bursts; during playback this script also
 - takes one camera off the network for a while (no images, no camera_info),
 - freezes one shelf's load cells (the same readings, fresh stamps),
 - duplicates and reorders a share of the load-cell and camera messages,
@@ -153,6 +153,7 @@ def make_bag(args, bag: Path) -> None:
     subprocess.run([str(REPO / '.venv' / 'bin' / 'jwo_sim_generate'), '--store', str(args.store),
                     '--seed', str(args.seed), '--shoppers', str(args.shoppers),
                     '--duration', str(args.minutes * 60), '--difficulty', 'medium',
+                    '--arrival-spread', '0.9',
                     '--fault', 'depth_noise_mm_at_1m=0',
                     '--fault', 'camera_frame_drop_probability=0.02',
                     '--fault', 'dropout_probability=0.0002', '--out', str(bag)], check=True)

@@ -32,6 +32,9 @@ def generate_main(argv: list[str] | None = None) -> int:
     parser.add_argument('--shoppers', type=int, default=4)
     parser.add_argument('--duration', type=float, default=60.0, help='seconds of sim time')
     parser.add_argument('--difficulty', choices=['easy', 'medium', 'hard'], default='easy')
+    parser.add_argument('--arrival-spread', type=float,
+                        help="share of the duration over which shoppers arrive (default: the "
+                             "difficulty's)")
     parser.add_argument('--overhead-color', action='store_true',
                         help='also render colour images of the overhead cameras')
     parser.add_argument('--fault', action='append', default=[], metavar='NAME=VALUE',
@@ -50,7 +53,8 @@ def generate_main(argv: list[str] | None = None) -> int:
         else:
             scenario = generate_scenario(config, args.seed, args.shoppers, args.duration,
                                          args.difficulty, store_config_path=args.store,
-                                         overhead_color=args.overhead_color)
+                                         overhead_color=args.overhead_color,
+                                         arrival_spread=args.arrival_spread)
             scenario = _override_faults(scenario, args.fault)
             source = f'generated scenario (seed {args.seed})'
         result = simulate(config, scenario, source)

@@ -297,9 +297,12 @@ def _random_occluders(config: StoreConfig, count: int, seed: int) -> list[Occlud
 def generate_scenario(config: StoreConfig, seed: int, n_shoppers: int, duration_s: float,
                       difficulty: Difficulty = 'easy',
                       store_config_path: str | Path | None = None,
-                      overhead_color: bool = False) -> Scenario:
+                      overhead_color: bool = False,
+                      arrival_spread: float | None = None) -> Scenario:
     """A random scenario of `n_shoppers` that all leave before `duration_s`; the same
     arguments give the same scenario. Visits that would not fit in time are dropped.
+    Shoppers arrive over the first `arrival_spread` of the duration (default: the
+    difficulty's; a long soak wants them spread over all of it).
 
     Harder scenarios have more units per pick, more put-backs (more of them misplaced),
     parties sharing one account, arrivals closer together, a share of visits crowding one
@@ -310,6 +313,10 @@ def generate_scenario(config: StoreConfig, seed: int, n_shoppers: int, duration_
     if difficulty not in _PROFILES:
         raise ScenarioError(f'difficulty: expected one of {sorted(_PROFILES)}, got {difficulty!r}')
     profile = _PROFILES[difficulty]
+    if arrival_spread is not None and not 0 < arrival_spread <= 1:
+        raise ScenarioError(f'arrival spread: expected a share of the duration in (0, 1], got '
+                            f'{arrival_spread}')
+    spread = profile['arrival_spread'] if arrival_spread is None else arrival_spread
     rng = np.random.default_rng(seed)
     body_rng = np.random.default_rng([seed, _BODY_STREAM])
     slots = [(slot.id, slot.product) for shelf in config.shelves for slot in shelf.slots]
@@ -329,7 +336,7 @@ def generate_scenario(config: StoreConfig, seed: int, n_shoppers: int, duration_
         return slots[int(rng.integers(len(slots)))]
 
     shoppers = []
-    arrivals = np.sort(rng.uniform(0, duration_s * profile['arrival_spread'], n_shoppers))
+    arrivals = np.sort(rng.uniform(0, duration_s * spread, n_shoppers))
     # One code at a time at the entry scanner: its turnstile admits a party every few seconds.
     for index in range(1, n_shoppers):
         arrivals[index] = max(arrivals[index], arrivals[index - 1] + ENTRY_SCAN_SPACING_S)

@@ -66,3 +66,13 @@ def test_put_back_of_something_not_carried_is_rejected(london):
 def test_unknown_difficulty_is_an_error(london):
     with pytest.raises(ScenarioError, match='difficulty'):
         generate_scenario(london, 1, 1, 30.0, 'insane')
+
+
+def test_arrivals_spread_over_the_share_of_the_duration_asked_for(london):
+    def last_arrival(**spread):
+        scenario = generate_scenario(london, 4, 30, 1800.0, 'medium', **spread)
+        return max(s.arrival_s for s in scenario.shoppers)
+    assert last_arrival() <= 0.4 * 1800 + 5     # medium's own spread, a turnstile gap over
+    assert last_arrival(arrival_spread=0.9) > 0.6 * 1800
+    with pytest.raises(ScenarioError, match='arrival spread'):
+        generate_scenario(london, 4, 30, 1800.0, 'medium', arrival_spread=0.0)

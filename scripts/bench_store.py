@@ -1,0 +1,260 @@
+"""Benchmark of the whole stack: shoppers x overhead cameras, on this machine.
+
+    .venv/bin/python scripts/bench_store.py [--shoppers 5 20 50] [--cameras 4 12 24]
+
+For each size it makes a London store with that many overhead depth cameras (a grid 4.5 m
+up; the gate camera stays), generates an easy scenario with that many shoppers, measures
+how fast the bag alone can be replayed into a subscriber (the transport limit), then runs
+the stack on it at real time and prints:
+- replay x: bag duration / wall time of an as-fast-as-possible replay (transport limit);
+- keeps up: whether the detector handled >= 95% of the frames with a p95 lag under 0.5 s;
+- frames: share of camera frames that came out as detections; lag p50/p95 (s): sim time
+  between a frame and its detections reaching a subscriber;
+- CPU: cores the stack's processes used on average while the bag played;
+- pick->cart p50/p95 (s): from a shelf event (its settled stamp) to the cart holding it;
+- exit->charge p50/p95 (s): from the exit crossing to its receipt.
+Generated stores and bags are kept in `--out` and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from jwo_common.testing import claim_ros_domain
+
+REPO = Path(__file__).resolve().parents[1]
+LONDON = REPO / 'config' / 'london' / 'store.yaml'
+GRIDS = {4: (2, 2), 12: (4, 3), 24: (6, 4)}
+MOUNT_Z_M = 4.5
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--shoppers', type=int, nargs='+', default=[5, 20, 50])
+    parser.add_argument('--cameras', type=int, nargs='+', default=[4, 12, 24],
+                        choices=sorted(GRIDS))
+    parser.add_argument('--seed', type=int, default=11)
+    parser.add_argument('--out', type=Path, default=REPO / 'out' / 'bench')
+    return parser.parse_args()
+
+
+def store_with_cameras(count: int, folder: Path) -> Path:
+    """London with `count` overhead depth cameras in a grid over the floor."""
+    path = folder / 'store.yaml'
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    document = yaml.safe_load(LONDON.read_text())
+    overhead = next(c for c in document['cameras'] if c['depth'])
+    others = [c for c in document['cameras'] if not c['depth']]
+    floor = document['floor']
+    columns, rows = GRIDS[count]
+    cameras = []
+    for index, (row, column) in enumerate(itertools.product(range(rows), range(columns))):
+        x = floor['min_x'] + (column + 0.5) * (floor['max_x'] - floor['min_x']) / columns
+        y = floor['min_y'] + (row + 0.5) * (floor['max_y'] - floor['min_y']) / rows
+        cameras.append({**overhead, 'id': f'cam_{index + 1:02d}',
+                        'mount': {**overhead['mount'], 'x': round(x, 3), 'y': round(y, 3),
+                                  'z': MOUNT_Z_M}})
+    document['cameras'] = cameras + others
+    document['billing']['ledger']['path'] = str(folder / 'var' / 'ledger.sqlite3')
+    document['security']['keystore'] = str(folder / 'var' / 'keys')
+    document['privacy']['recordings'] = str(folder / 'var' / 'recordings')
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    from jwo_common.keys_cli import init
+    init(str(path), ['staff'])
+    return path
+
+
+def scenario_bag(store: Path, shoppers: int, seed: int, folder: Path) -> tuple[Path, float]:
+    bag = folder / 'bag'
+    duration_s = 60.0 + 3.0 * shoppers
+    if not (bag / 'metadata.yaml').is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(REPO / '.venv' / 'bin' / 'jwo_sim_generate'), '--store', str(store),
+                        '--seed', str(seed), '--shoppers', str(shoppers), '--duration',
+                        str(duration_s), '--difficulty', 'easy', '--out', str(bag)],
+                       check=True, stdout=subprocess.DEVNULL)
+    return bag, duration_s
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return '-'
+    return f'{np.percentile(values, 50):.2f}/{np.percentile(values, 95):.2f}'
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def replay_factor(bag: Path, duration_s: float, executor, probe, log: Path) -> float:
+    """Bag duration over the wall time of playing it as fast as possible into a subscriber
+    on every topic."""
+    from jwo_common.launcher import interrupt, python_module_process
+    from jwo_common.qos import sensor_qos
+    from jwo_sim.bag_play import message_class
+    from jwo_sim.playback import open_bag
+    with open_bag(bag) as opened:
+        topics = {topic: info.msgtype for topic, info in opened.topics.items()
+                  if topic != '/tf_static'}
+        expected = sum(1 for _ in opened.messages())
+    counts = {'n': 0, 'first': None, 'last': None}
+
+    def received(_raw) -> None:
+        now = time.monotonic()
+        counts['first'] = counts['first'] or now
+        counts['last'] = now
+        counts['n'] += 1
+    subscriptions = [probe.create_subscription(message_class(msgtype), topic, received,
+                                               sensor_qos('reliable', depth=1000), raw=True)
+                     for topic, msgtype in topics.items()]
+    player = python_module_process('jwo_sim.bag_play', [str(bag), '--rate', '1000',
+                                                        '--wait-for-subscribers', '30'], log)
+    deadline = time.monotonic() + 600
+    while counts['n'] < expected and time.monotonic() < deadline and (
+            player.poll() is None or counts['n'] == 0 or time.monotonic() - counts['last'] < 5):
+        executor.spin_once(timeout_sec=0.1)
+    interrupt(player)
+    for subscription in subscriptions:
+        probe.destroy_subscription(subscription)
+    if counts['n'] < 2:
+        return float('nan')
+    return duration_s * counts['n'] / expected / (counts['last'] - counts['first'])
+
+
+def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: Path) -> dict:
+    from jwo_common.launcher import Stack, interrupt, play_bag
+    from jwo_common.qos import EVENTS, sensor_qos
+    from jwo_billing.billing_node import RECEIPTS_QOS
+    from jwo_interfaces.msg import (Cart, GateEvent, Receipt, ShelfEvent,
+                                    ShopperDetectionArray)
+    from rosgraph_msgs.msg import Clock
+
+    stack = Stack(store, 'bag', use_sim_time=True, var_dir=out / 'var', log_dir=out / 'logs',
+                  log=lambda line: None)
+    sim = {'now': 0.0}
+    lags, frames = [], [0]
+    shelf_stamps, cart_latency, exits, charge_latency = {}, [], {}, []
+
+    def seconds(stamp) -> float:
+        return stamp.sec + stamp.nanosec * 1e-9
+
+    def on_detections(msg) -> None:
+        frames[0] += 1
+        lags.append(sim['now'] - seconds(msg.header.stamp))
+
+    def on_cart(msg) -> None:
+        for item in msg.items:
+            for event_id in item.event_ids:
+                if event_id in shelf_stamps:
+                    cart_latency.append(sim['now'] - shelf_stamps.pop(event_id))
+
+    def on_gate(msg) -> None:
+        if msg.kind == GateEvent.EXIT:
+            exits.setdefault(msg.session_id, seconds(msg.header.stamp))
+
+    def on_receipt(msg) -> None:
+        if msg.kind == Receipt.SALE and msg.session_id in exits:
+            charge_latency.append(sim['now'] - exits.pop(msg.session_id))
+
+    subscriptions = [
+        probe.create_subscription(Clock, '/clock', lambda m: sim.update(now=seconds(m.clock)),
+                                  10),
+        probe.create_subscription(ShelfEvent, '/shelves/events',
+                                  lambda m: shelf_stamps.setdefault(m.event_id,
+                                                                    seconds(m.header.stamp)),
+                                  EVENTS),
+        probe.create_subscription(Cart, '/carts', on_cart, EVENTS),
+        probe.create_subscription(GateEvent, '/gates/events', on_gate, EVENTS),
+        probe.create_subscription(Receipt, '/receipts', on_receipt, RECEIPTS_QOS)]
+    cameras = [c.id for c in stack.config.cameras if c.depth]
+    subscriptions += [probe.create_subscription(ShopperDetectionArray,
+                                                f'/cameras/{camera}/detections', on_detections,
+                                                sensor_qos('reliable', depth=100))
+                      for camera in cameras]
+    spin = lambda s: executor.spin_once(timeout_sec=s)  # noqa: E731
+    try:
+        stack.start(lambda: set(probe.get_node_names()), spin)
+        cpu_before = sum(cpu_seconds(stack.pid(name)) for name in stack.running)
+        started = time.monotonic()
+        player = play_bag(bag, 1.0, out / 'logs' / 'bag_play.log')
+        while player.poll() is None:
+            stack.check_alive()
+            spin(0.05)
+        played_s = time.monotonic() - started
+        cpu = (sum(cpu_seconds(stack.pid(name)) for name in stack.running) - cpu_before) / played_s
+        settle = time.monotonic() + 20
+        while time.monotonic() < settle and exits:
+            spin(0.05)
+        interrupt(player)
+    finally:
+        stack.stop()
+        for subscription in subscriptions:
+            probe.destroy_subscription(subscription)
+    expected_frames = len(cameras) * stack.config.cameras[0].fps * duration_s
+    frame_share = frames[0] / expected_frames
+    p95_lag = float(np.percentile(lags, 95)) if lags else float('inf')
+    return {'frames': frame_share, 'lag': percentiles(lags), 'cpu': cpu,
+            'keeps_up': frame_share >= 0.95 and p95_lag < 0.5,
+            'pick_cart': percentiles(cart_latency), 'exit_charge': percentiles(charge_latency)}
+
+
+def main() -> int:
+    args = parse_arguments()
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    os.environ['ROS_DOMAIN_ID'] = str(claim_ros_domain())
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    rclpy.init()
+    probe = rclpy.create_node('jwo_bench_store')
+    executor = SingleThreadedExecutor()
+    executor.add_node(probe)
+    header = (f'{"cams":>4} {"shoppers":>8} {"sim s":>6} {"replay x":>8} {"keeps up":>8} '
+              f'{"frames":>7} {"lag p50/p95":>12} {"CPU":>5} {"pick->cart":>11} '
+              f'{"exit->charge":>12}')
+    rows = []
+    try:
+        for cameras in args.cameras:
+            store = store_with_cameras(cameras, args.out / f'c{cameras}')
+            for shoppers in args.shoppers:
+                folder = args.out / f'c{cameras}_s{shoppers}'
+                print(f'{cameras} cameras, {shoppers} shoppers: generating ...', flush=True)
+                bag, duration_s = scenario_bag(store, shoppers, args.seed, folder)
+                print('  replaying as fast as possible ...', flush=True)
+                replay = replay_factor(bag, duration_s, executor, probe, folder / 'replay.log')
+                print(f'  running the stack ({duration_s:.0f} s) ...', flush=True)
+                result = run_stack(store, bag, duration_s, executor, probe, folder)
+                rows.append(f'{cameras:>4} {shoppers:>8} {duration_s:>6.0f} {replay:>8.1f} '
+                            f'{"yes" if result["keeps_up"] else "NO":>8} '
+                            f'{result["frames"]:>7.1%} {result["lag"]:>12} '
+                            f'{result["cpu"]:>5.2f} {result["pick_cart"]:>11} '
+                            f'{result["exit_charge"]:>12}')
+                print(header + '\n' + rows[-1], flush=True)
+    finally:
+        executor.shutdown()
+        probe.destroy_node()
+        rclpy.try_shutdown()
+    print(f'\n{os.cpu_count()} cores; the stack at real time; lags and latencies in sim '
+          'seconds\n' + header)
+    for row in rows:
+        print(row)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -44,6 +44,8 @@ def parse_arguments() -> argparse.Namespace:
                         choices=sorted(GRIDS))
     parser.add_argument('--seed', type=int, default=11)
     parser.add_argument('--out', type=Path, default=REPO / 'out' / 'bench')
+    parser.add_argument('--generate-only', action='store_true',
+                        help='only make the stores and bags (e.g. ahead of a run, niced)')
     return parser.parse_args()
 
 
@@ -146,7 +148,11 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
 
     stack = Stack(store, 'bag', use_sim_time=True, var_dir=out / 'var', log_dir=out / 'logs',
                   log=lambda line: None)
-    sim = {'now': 0.0}
+    clock = {'sim': 0.0, 'wall': time.monotonic()}
+
+    def sim_now() -> float:
+        """Sim time now: the last /clock (10 Hz) carried forward on the wall clock."""
+        return clock['sim'] + time.monotonic() - clock['wall']
     lags, frames = [], [0]
     shelf_stamps, cart_latency, exits, charge_latency = {}, [], {}, []
 
@@ -155,13 +161,13 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
 
     def on_detections(msg) -> None:
         frames[0] += 1
-        lags.append(sim['now'] - seconds(msg.header.stamp))
+        lags.append(sim_now() - seconds(msg.header.stamp))
 
     def on_cart(msg) -> None:
         for item in msg.items:
             for event_id in item.event_ids:
                 if event_id in shelf_stamps:
-                    cart_latency.append(sim['now'] - shelf_stamps.pop(event_id))
+                    cart_latency.append(sim_now() - shelf_stamps.pop(event_id))
 
     def on_gate(msg) -> None:
         if msg.kind == GateEvent.EXIT:
@@ -169,11 +175,11 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
 
     def on_receipt(msg) -> None:
         if msg.kind == Receipt.SALE and msg.session_id in exits:
-            charge_latency.append(sim['now'] - exits.pop(msg.session_id))
+            charge_latency.append(sim_now() - exits.pop(msg.session_id))
 
     subscriptions = [
-        probe.create_subscription(Clock, '/clock', lambda m: sim.update(now=seconds(m.clock)),
-                                  10),
+        probe.create_subscription(Clock, '/clock', lambda m: clock.update(
+            sim=seconds(m.clock), wall=time.monotonic()), 10),
         probe.create_subscription(ShelfEvent, '/shelves/events',
                                   lambda m: shelf_stamps.setdefault(m.event_id,
                                                                     seconds(m.header.stamp)),
@@ -214,8 +220,7 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
 
 
 def main() -> int:
-    args = parse_arguments()
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+XX
     os.environ['ROS_DOMAIN_ID'] = str(claim_ros_domain())
     import rclpy
     from rclpy.executors import SingleThreadedExecutor

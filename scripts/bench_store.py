@@ -220,7 +220,14 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
 
 
 def main() -> int:
-XX
+    args = parse_arguments()
+    if args.generate_only:
+        for cameras, shoppers in itertools.product(args.cameras, args.shoppers):
+            store = store_with_cameras(cameras, args.out / f'c{cameras}')
+            bag, _ = scenario_bag(store, shoppers, args.seed, args.out / f'c{cameras}_s{shoppers}')
+            print(f'{bag}: ready', flush=True)
+        return 0
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     os.environ['ROS_DOMAIN_ID'] = str(claim_ros_domain())
     import rclpy
     from rclpy.executors import SingleThreadedExecutor

@@ -4,7 +4,8 @@ what happened: sessions charged exactly, sessions sent to review, alerts, memory
     .venv/bin/python scripts/soak_store.py [--minutes 30] [--shoppers 60] [--seed 9]
 
 The scenario (generated once into `--out`/bag, medium difficulty, arrivals over the first
-90% of it) already has camera frame drops and load-cell NaN bursts; during playback this script also
+90% of it) already has camera frame drops and load-cell NaN bursts; during playback this
+script also
 - takes one camera off the network for a while (no images, no camera_info),
 - freezes one shelf's load cells (the same readings, fresh stamps),
 - duplicates and reorders a share of the load-cell and camera messages,

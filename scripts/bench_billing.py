@@ -4,8 +4,9 @@
 Starts the billing node as a real process on a fresh ledger (London demo store), opens
 `--sessions` sessions with a cart each, then sends their exit events at `--rate-hz` and
 times each from publishing the exit to receiving its CAPTURED receipt on /receipts
-(ledger writes with fsync, the sandbox capture, and loopback DDS both ways). Prints
-p50/p99/max and the rate achieved.
+(signature check, ledger writes with fsync, the sandbox capture, and loopback DDS both
+ways). Entries and exits are signed as the gate and fusion sign them. Prints p50/p99/max
+and the rate achieved.
 
     .venv/bin/python scripts/bench_billing.py [--sessions 100] [--rate-hz 20]
 """
@@ -43,18 +44,28 @@ def main() -> None:
     parser.add_argument('--rate-hz', type=float, default=20.0, help='exits per second')
     args = parser.parse_args()
 
-    from jwo_common.testing import claim_ros_domain, interrupt_and_wait, node_process, spin_until
+    from jwo_common.testing import (claim_ros_domain, interrupt_and_wait, node_process,
+                                    spin_until, store_signer, wall_clock_ns)
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     os.environ['ROS_DOMAIN_ID'] = str(claim_ros_domain())
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
     from jwo_billing.billing_node import RECEIPTS_QOS
+    from jwo_common.keys_cli import init as init_keystore
     from jwo_common.qos import EVENTS
+    from jwo_common.signed_messages import sign_gate_event
     from jwo_common.store_config import load_store_config
     from jwo_interfaces.msg import Cart, CartItem, GateEvent, Receipt
 
     config = load_store_config(STORE)
+    init_keystore(str(STORE), ['staff'])
+    gate_signer = store_signer(STORE, 'entry_1', 'gate')
+    fusion_signer = store_signer(STORE, 'fusion', 'fusion')
+
+    def signed(event: GateEvent, signer) -> GateEvent:
+        sign_gate_event(signer, event, wall_clock_ns())
+        return event
     skus = [p.sku for p in config.products if not p.age_restricted]
     rng = random.Random(7)
     with tempfile.TemporaryDirectory(prefix='jwo-bench-billing-') as directory:
@@ -79,9 +90,10 @@ def main() -> None:
                        carts.get_subscription_count() > 0, 60, 'the billing node')
             sessions = [f'bench-{i:04d}' for i in range(args.sessions)]
             for session_id in sessions:
-                gates.publish(GateEvent(event_id=session_id, kind=GateEvent.ENTRY,
-                                        session_id=session_id, account_token=f'acct-{session_id}',
-                                        party_size=1))
+                gates.publish(signed(GateEvent(
+                    event_id=session_id, gate_id='entry_1', kind=GateEvent.ENTRY,
+                    session_id=session_id, account_token=f'acct-{session_id}', party_size=1),
+                    gate_signer))
                 carts.publish(Cart(store_id=config.store.id, session_id=session_id, revision=1,
                                    items=[CartItem(sku=sku, quantity=rng.randint(1, 3))
                                           for sku in rng.sample(skus, 3)]))
@@ -94,8 +106,9 @@ def main() -> None:
                 while time.perf_counter() < start + i / args.rate_hz:
                     executor.spin_once(timeout_sec=0.001)
                 sent[session_id] = time.perf_counter()
-                gates.publish(GateEvent(event_id=f'x-{session_id}', kind=GateEvent.EXIT,
-                                        session_id=session_id, party_size=1))
+                gates.publish(signed(GateEvent(event_id=f'x-{session_id}', gate_id='exit_1',
+                                               kind=GateEvent.EXIT, session_id=session_id,
+                                               party_size=1), fusion_signer))
             spin_until(executor, lambda: len(received) == len(sessions), 120, 'every receipt')
             elapsed_s = max(received.values()) - start
         finally:

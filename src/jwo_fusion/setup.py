@@ -24,6 +24,7 @@ setup(
         'console_scripts': [
             'store_markers = jwo_fusion.store_markers_node:main',
             'fusion = jwo_fusion.fusion_node:main',
+            'store_view = jwo_fusion.store_view_node:main',
         ],
     },
 )

@@ -292,6 +292,15 @@ class StoreConfig(_Model):
     def camera(self, camera_id: str) -> Camera:
         return next(c for c in self.cameras if c.id == camera_id)
 
+    def depth_camera_ids(self, chosen: list[str]) -> list[str]:
+        """The `chosen` cameras (a node's `cameras` parameter), or every depth camera."""
+        known = {c.id for c in self.cameras}
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
+            raise ValueError(f'parameter cameras: unknown camera(s) {unknown} in store '
+                             f'{self.store.id} (expected some of {sorted(known)})')
+        return list(chosen) or [c.id for c in self.cameras if c.depth]
+
     def shelf(self, shelf_id: str) -> Shelf:
         return next(s for s in self.shelves if s.id == shelf_id)
 

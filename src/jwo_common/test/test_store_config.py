@@ -142,3 +142,12 @@ def test_calibration_file_resolves_relative_to_config(london, tmp_path):
     broken_copy = copy.deepcopy(london)
     broken_copy['cameras'][0]['calibration_file'] = 'calib/missing.yaml'
     assert 'cameras[0].calibration_file: no such file' in broken(broken_copy, tmp_path)
+
+
+def test_a_nodes_cameras_are_the_chosen_ones_or_every_depth_camera():
+    config = load_store_config(DEMO_STORES[0])
+    depth = [c.id for c in config.cameras if c.depth]
+    assert config.depth_camera_ids([]) == depth and 'gate_cam' not in depth
+    assert config.depth_camera_ids(['cam_02']) == ['cam_02']
+    with pytest.raises(ValueError, match=r"parameter cameras: unknown camera\(s\) \['cam_99'\]"):
+        config.depth_camera_ids(['cam_02', 'cam_99'])

@@ -79,12 +79,7 @@ class FusionNode(Node):
         settings = declare_settings(self, FusionNodeSettings)
         self._settings = settings
         self._config = config = load_store_config(settings.store_config)
-        known = {c.id for c in config.cameras}
-        unknown = [c for c in settings.cameras if c not in known]
-        if unknown:
-            raise ValueError(f'parameter cameras: unknown camera(s) {unknown} in store '
-                             f'{config.store.id} (expected some of {sorted(known)})')
-        cameras = settings.cameras or [c.id for c in config.cameras if c.depth]
+        cameras = config.depth_camera_ids(settings.cameras)
         self._fusion = StoreFusion(config, FusionSettings(review=ReviewSettings(
             settings.attribution_review_threshold, settings.item_review_threshold)))
         self._slot_points = slot_front_points(config)

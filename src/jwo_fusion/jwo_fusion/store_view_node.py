@@ -125,12 +125,7 @@ class StoreViewNode(Node):
         super().__init__('store_view', **kwargs)
         settings = declare_settings(self, StoreViewSettings)
         config = load_store_config(settings.store_config)
-        known = {c.id for c in config.cameras}
-        unknown = [c for c in settings.cameras if c not in known]
-        if unknown:
-            raise ValueError(f'parameter cameras: unknown camera(s) {unknown} in store '
-                             f'{config.store.id} (expected some of {sorted(known)})')
-        cameras = settings.cameras or [c.id for c in config.cameras if c.depth]
+        cameras = config.depth_camera_ids(settings.cameras)
         self._server = foxglove.start_server(name=f'jwo {config.store.id}', host=settings.host,
                                              port=settings.port)
         self.port = self._server.port

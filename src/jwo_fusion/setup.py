@@ -25,6 +25,7 @@ setup(
             'store_markers = jwo_fusion.store_markers_node:main',
             'fusion = jwo_fusion.fusion_node:main',
             'store_view = jwo_fusion.store_view_node:main',
+            'jwo_review = jwo_fusion.review_cli:main',
         ],
     },
 )

@@ -2,6 +2,7 @@
 tracked shoppers, TF, markers, carts, a review request, a decision that changes the cart,
 and the exit event out. Plus: everything the store view (config/jwo.rviz) shows is published."""
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from jwo_common.testing import spin_until, store_signer, wall_clock_ns
 from jwo_common.tf import TF_QOS
 from jwo_fusion.fusion_node import FusionNode
 from jwo_fusion.messages import to_time
+from jwo_fusion.review_cli import main as review_main
 from jwo_fusion.store_markers_node import StoreMarkersNode
 from jwo_interfaces.msg import (Cart, GateEvent, ProductCandidate, ReviewDecision, ReviewRequest,
                                 ShelfEvent, ShopperDetection, ShopperDetectionArray,
@@ -81,7 +83,7 @@ def detections(t_s):
     return msg
 
 
-def test_detections_gate_and_shelf_events_in_tracks_carts_tf_markers_exit_out(rig):
+def test_detections_gate_and_shelf_events_in_tracks_carts_tf_markers_exit_out(rig, capsys):
     fusion, probe, executor = rig
     tracked, tf, markers, carts, requests, gate_events = [], [], [], [], [], []
     probe.create_subscription(TrackedShopperArray, '/shoppers/tracked', tracked.append, 10)
@@ -146,14 +148,23 @@ def test_detections_gate_and_shelf_events_in_tracks_carts_tf_markers_exit_out(ri
     verifier = Verifier(open_keystore(load_store_config(STORE)), 30.0)
     assert check_gate_event(verifier, exit_event, wall_clock_ns()) == Verdict.ACCEPTED
 
+    # Staff look at the request and answer it with jwo_review, signed with their key.
     revision = carts[-1].revision
-    decision = ReviewDecision(request_id=requests[0].request_id, reviewer_id='staff',
-                              session_id='entry-1',
-                              items=[ProductCandidate(sku='GB-MILK-1L', quantity=2,
-                                                      probability=1.0)])
-    sign_review_decision(store_signer(STORE, 'staff', 'reviewer'), decision, wall_clock_ns())
-    decisions.publish(decision)
-    spin_until(executor, lambda: carts[-1].revision > revision, 10, 'the corrected cart')
+    answers = {}
+
+    def review(*argv):
+        answers[argv[0]] = review_main([argv[0], str(STORE), *argv[1:]])
+    lister = threading.Thread(target=review, args=('list', '--wait', '20'))
+    lister.start()
+    spin_until(executor, lambda: not lister.is_alive(), 20, 'jwo_review list')
+    assert answers['list'] == 0 and requests[0].request_id in capsys.readouterr().out
+    decider = threading.Thread(target=review, args=(
+        'decide', requests[0].request_id, '--reviewer', 'staff', '--session', 'entry-1',
+        '--item', 'GB-MILK-1L:2'))
+    decider.start()
+    spin_until(executor, lambda: carts[-1].revision > revision and not decider.is_alive(), 20,
+               'the corrected cart')
+    assert answers['decide'] == 0
     assert [(i.sku, i.quantity) for i in carts[-1].items] == [('GB-MILK-1L', 2)]
     assert not carts[-1].pending_review
 

@@ -111,6 +111,9 @@ class FusionRecord:
     carts: tuple[CartRecord, ...]
     seen_events: tuple[str, ...]
     tracks: tuple[TrackRecord, ...]
+    reviews: tuple[ReviewRequestData, ...] = ()
+    decisions: tuple[ReviewDecisionData, ...] = ()
+    held_sessions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # event -> sessions
 
 
 class StoreFusion:
@@ -277,9 +280,13 @@ class StoreFusion:
                                    float(t.position[0]), float(t.position[1]))
                        for t in self.tracker.tracks
                        if t.track_id in bound and t.state != TrackState.EXITED)
+        reviews, decisions = self.reviews.records()
         return FusionRecord(self.now_s, tuple(self.identity.sessions.values()),
                             dict(self.identity.confidence_of_track),
-                            tuple(self.carts.records()), tuple(sorted(self._seen_events)), tracks)
+                            tuple(self.carts.records()), tuple(sorted(self._seen_events)), tracks,
+                            reviews, decisions,
+                            {event_id: tuple(sorted(sessions))
+                             for event_id, sessions in self._held_sessions.items()})
 
     def restore(self, record: FusionRecord) -> None:
         """Picks up where a crashed fusion left off (call before any input). The shoppers
@@ -291,6 +298,9 @@ class StoreFusion:
         for cart in record.carts:
             self.carts.restore(cart)
         self._seen_events.update(record.seen_events)
+        self.reviews.restore(record.reviews, record.decisions)
+        self._held_sessions.update({event_id: set(sessions)
+                                    for event_id, sessions in record.held_sessions.items()})
         for track in record.tracks:
             self.tracker.restore_lost(track.track_id, track.birth_gate, track.last_seen_s,
                                       track.x, track.y, record.now_s)

@@ -1,6 +1,7 @@
 """Fusion's journal (ROS-free): the `FusionRecord` in SQLite, so a fusion process that is
-killed and restarted keeps every session, cart and counted shelf event, and picks the
-shoppers who were inside back up.
+killed and restarted keeps every session, cart, counted shelf event and review request
+(a decision made after the restart still applies), and picks the shoppers who were inside
+back up.
 
 The node saves the record before it publishes a cart or an exit (what billing has seen is
 never newer than what the journal holds) and every publish period (where shoppers are).
@@ -15,11 +16,14 @@ import sqlite3
 from dataclasses import asdict
 from pathlib import Path
 
+from jwo_fusion.attribution import EventKind, ItemCandidate, ShelfActivity
 from jwo_fusion.carts import CartRecord, Contribution
 from jwo_fusion.fusion import FusionRecord, TrackRecord
 from jwo_fusion.identity import EntryScan, Session
+from jwo_fusion.review import (ReviewDecisionData, ReviewReason, ReviewRequestData,
+                               SessionCandidate)
 
-FORMAT = 1
+FORMAT = 2
 
 
 class JournalError(ValueError):
@@ -42,7 +46,33 @@ def encode(record: FusionRecord) -> str:
                    'pending_events': sorted(c.pending_events)} for c in record.carts],
         'seen_events': list(record.seen_events),
         'tracks': [asdict(t) for t in record.tracks],
+        'reviews': [asdict(r) for r in record.reviews],
+        'decisions': [asdict(d) for d in record.decisions],
+        'held_sessions': record.held_sessions,
     }, separators=(',', ':'))
+
+
+def _activity(document: dict | None) -> ShelfActivity | None:
+    if document is None:
+        return None
+    return ShelfActivity(document['event_id'], document['shelf_id'], tuple(document['slot_ids']),
+                         EventKind(document['kind']), float(document['started_s']),
+                         float(document['settled_s']), float(document['delta_grams']),
+                         tuple(ItemCandidate(**c) for c in document['candidates']))
+
+
+def _request(document: dict) -> ReviewRequestData:
+    return ReviewRequestData(
+        document['request_id'], ReviewReason(document['reason']), float(document['confidence']),
+        _activity(document['activity']),
+        tuple(SessionCandidate(**c) for c in document['candidates']), document['description'],
+        float(document['stamp_s']), document['track_id'])
+
+
+def _decision(document: dict) -> ReviewDecisionData:
+    return ReviewDecisionData(document['request_id'], document['reviewer_id'],
+                              bool(document['dismissed']), document['session_id'],
+                              tuple(ItemCandidate(**i) for i in document['items']))
 
 
 def decode(text: str) -> FusionRecord:
@@ -61,7 +91,10 @@ def decode(text: str) -> FusionRecord:
                                 for event_id, parts in c['contributions'].items()},
                                set(c['pending_events'])) for c in document['carts']),
         seen_events=tuple(document['seen_events']),
-        tracks=tuple(TrackRecord(**t) for t in document['tracks']))
+        tracks=tuple(TrackRecord(**t) for t in document['tracks']),
+        reviews=tuple(_request(r) for r in document['reviews']),
+        decisions=tuple(_decision(d) for d in document['decisions']),
+        held_sessions={e: tuple(s) for e, s in document['held_sessions'].items()})
 
 
 class FusionJournal:

@@ -88,6 +88,14 @@ class ReviewQueue:
         self._requests[request.request_id] = request
         return True
 
+    def records(self) -> tuple[tuple[ReviewRequestData, ...], tuple[ReviewDecisionData, ...]]:
+        return tuple(self._requests.values()), tuple(self._decisions.values())
+
+    def restore(self, requests: tuple[ReviewRequestData, ...],
+                decisions: tuple[ReviewDecisionData, ...]) -> None:
+        self._requests.update((r.request_id, r) for r in requests)
+        self._decisions.update((d.request_id, d) for d in decisions)
+
     @property
     def open_requests(self) -> list[ReviewRequestData]:
         return [r for r_id, r in self._requests.items() if r_id not in self._decisions]

@@ -229,7 +229,9 @@ def test_a_record_survives_the_journal_exactly(config, tmp_path):
     store.scan('alice')
     store.run(8.0, walk_in_pick_walk_out())
     store.shelf('e1', 'a_11')
+    store.shelf('e2', 'a_11', probability=0.6)              # unsure: a review request
     record = store.fusion.record()
+    assert [r.request_id for r in record.reviews] == ['review-e2']
     assert decode(encode(record)) == record
     journal = FusionJournal(tmp_path / 'journal.sqlite3')
     assert journal.load() is None
@@ -253,6 +255,8 @@ def test_after_a_crash_the_shoppers_inside_leave_with_their_carts(config):
     before.scan('bob')
     before.run(8.0, people)
     before.shelf('e1', 'a_11', quantity=2)
+    before.run(10.0, people)
+    before.shelf('e0', 'a_11', probability=0.6)             # unsure: waits for staff
     before.run(11.0, people)
     record = before.fusion.record()
 
@@ -264,8 +268,12 @@ def test_after_a_crash_the_shoppers_inside_leave_with_their_carts(config):
     after.shelf('e2', 'a_11')                              # bob's pick, after the restart
     out = after.shelf('e1', 'a_11', quantity=2)            # a redelivered event: counted once
     assert out.carts == [] and out.reviews == []
+    # Staff answer the request raised before the crash: it was a pick of three, by alice.
+    answer = after.fusion.on_decision(ReviewDecisionData(
+        'review-e0', 'staff', False, 'session-alice', (ItemCandidate('GB-MILK-1L', 3, 1.0),)))
+    assert not answer.refused and answer.carts
     after.run(40.0, people)
-    assert after.cart('alice') == {'GB-MILK-1L': 2} and after.cart('bob') == {'GB-MILK-1L': 1}
+    assert after.cart('alice') == {'GB-MILK-1L': 5} and after.cart('bob') == {'GB-MILK-1L': 1}
     exits = {e.session_id: e for e in after.all('exits')}
     assert set(exits) == {'session-alice', 'session-bob'}
     assert not [a for a in after.all('alerts')]             # nobody taken for a stranger

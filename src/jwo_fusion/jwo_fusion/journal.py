@@ -24,6 +24,7 @@ from jwo_fusion.review import (ReviewDecisionData, ReviewReason, ReviewRequestDa
                                SessionCandidate)
 
 FORMAT = 2
+READABLE_FORMATS = (1, 2)        # 1: before review requests were journalled
 
 
 class JournalError(ValueError):
@@ -77,8 +78,9 @@ def _decision(document: dict) -> ReviewDecisionData:
 
 def decode(text: str) -> FusionRecord:
     document = json.loads(text)
-    if document.get('format') != FORMAT:
-        raise ValueError(f'format {document.get("format")!r}, expected {FORMAT}')
+    if document.get('format') not in READABLE_FORMATS:
+        raise ValueError(f'format {document.get("format")!r}, expected one of '
+                         f'{READABLE_FORMATS}')
     return FusionRecord(
         now_s=float(document['now_s']),
         sessions=tuple(Session(EntryScan(**s['scan']), list(s['track_ids']),
@@ -92,9 +94,9 @@ def decode(text: str) -> FusionRecord:
                                set(c['pending_events'])) for c in document['carts']),
         seen_events=tuple(document['seen_events']),
         tracks=tuple(TrackRecord(**t) for t in document['tracks']),
-        reviews=tuple(_request(r) for r in document['reviews']),
-        decisions=tuple(_decision(d) for d in document['decisions']),
-        held_sessions={e: tuple(s) for e, s in document['held_sessions'].items()})
+        reviews=tuple(_request(r) for r in document.get('reviews', [])),
+        decisions=tuple(_decision(d) for d in document.get('decisions', [])),
+        held_sessions={e: tuple(s) for e, s in document.get('held_sessions', {}).items()})
 
 
 class FusionJournal:

@@ -2,6 +2,7 @@
 given to the right cart, put-backs, review decisions before and after the exit, alerts, and
 a restart on the journal."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,14 @@ def test_a_session_whose_shopper_was_not_bound_yet_still_binds(config):
     assert shopper.account_token == 'carol'
     after.shelf('e1', 'a_11', kind=EventKind.PICK)
     assert after.cart('carol') == {'GB-MILK-1L': 1}
+
+
+def test_a_journal_of_the_first_format_still_reads(config):
+    store = Store(config)
+    store.scan('alice')
+    store.run(2.0, walk_in_pick_walk_out())
+    document = json.loads(encode(store.fusion.record()))
+    for key in ('reviews', 'decisions', 'held_sessions'):
+        del document[key]
+    document['format'] = 1
+    assert decode(json.dumps(document)) == store.fusion.record()

@@ -25,7 +25,8 @@ from jwo_billing.sessions import GateEventData, GateKind
 from jwo_common.node_main import run_node
 from jwo_common.parameters import declare_settings, param
 from jwo_common.qos import EVENTS
-from jwo_common.signed_messages import check_gate_event, open_keystore, refusal_alert
+from jwo_common.signed_messages import (UntilClockRuns, check_gate_event, open_keystore,
+                                        refusal_alert)
 from jwo_common.signing import Verdict, Verifier
 from jwo_common.store_config import SqliteLedger, load_store_config
 from jwo_interfaces.msg import Cart, GateEvent, Receipt, ReceiptLine, StoreAlert
@@ -108,6 +109,7 @@ class BillingNode(Node):
         self._processor = SandboxProcessor(processor_path, settings.decline_pattern)
         self._core = BillingCore(self._ledger, self._processor, config)
         self._verifier = Verifier(open_keystore(config), config.security.signature_window_s)
+        self._until_clock = UntilClockRuns(self)
         self._counts: Counter[str] = Counter()
         self._unfinished = 0
         self._receipts = self.create_publisher(Receipt, '/receipts', RECEIPTS_QOS)
@@ -125,6 +127,8 @@ class BillingNode(Node):
         return self.get_clock().now().nanoseconds
 
     def _on_gate_event(self, msg: GateEvent) -> None:
+        if self._until_clock.hold(self._on_gate_event, msg):
+            return
         now_ns = self._now_ns()
         event = gate_event_data(msg)
         verdict = check_gate_event(self._verifier, msg, now_ns)
@@ -184,6 +188,7 @@ class BillingNode(Node):
         self.get_logger().error(f'{what}: {type(error).__name__}: {error}')
 
     def _publish_diagnostics(self) -> None:
+        self._until_clock.release()     # a timer runs once the node's clock does
         level = DiagnosticStatus.WARN if self._unfinished or self._counts['errors'] else \
             DiagnosticStatus.OK
         status = DiagnosticStatus(level=level, name='jwo_billing: sessions',

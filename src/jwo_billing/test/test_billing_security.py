@@ -7,7 +7,9 @@ from pathlib import Path
 import rclpy
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
+from rosgraph_msgs.msg import Clock
 
 from jwo_billing.payments import SandboxProcessor
 from jwo_common.qos import EVENTS
@@ -90,9 +92,55 @@ def test_only_genuine_gate_events_open_or_charge_a_session(tmp_path):
         assert 'replayed' in alerts[-1].description and alerts[-1].refs == ['x1']
     finally:
         code, _, err = interrupt_and_wait(process)
+        # Our publishers keep their last events for late joiners: they must not outlive
+        # this test and reach the next one's billing node.
+        executor.shutdown()
+        node.destroy_node()
         context.try_shutdown()
     assert code == 0, err
     processor = SandboxProcessor(tmp_path / 'sandbox_processor.sqlite3')
     [capture] = processor.captures()
     assert (capture.amount_minor, capture.refunded_minor) == (230, 0)
     processor.close()
+
+
+def test_an_entry_that_arrives_before_the_clock_waits_for_it(tmp_path):
+    """On sim time a node's clock reads 0 until the first /clock: an entry redelivered to a
+    just-restarted billing then must wait, not be refused as expired."""
+    sim_ns = 1_767_225_700 * 10**9
+    process = node_process('jwo_billing.billing_node', ros_args=[
+        '-p', f'store_config:={STORE}', '-p', f'ledger_path:={tmp_path / "ledger.sqlite3"}',
+        '-p', 'diagnostics_period_s:=0.2', '-p', 'use_sim_time:=true'])
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node('gate_and_clock', context=context)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        gates = node.create_publisher(GateEvent, '/gates/events', EVENTS)
+        clock = node.create_publisher(Clock, '/clock', 10)
+        alerts, diagnostics = [], []
+        node.create_subscription(StoreAlert, '/store/alerts', alerts.append, EVENTS)
+        node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
+        spin_until(executor, lambda: gates.get_subscription_count() > 0 and
+                   clock.get_subscription_count() > 0, 30, 'the billing node to subscribe')
+        gates.publish(gate_event(GateEvent.ENTRY, 's1', 's1', GATE, signed_at_ns=sim_ns))
+        spin_until(executor, lambda: gates.wait_for_all_acked(Duration(seconds=0.1)), 10,
+                   'the entry delivered')
+        tick = Clock()
+        tick.clock.sec = sim_ns // 10**9 + 1
+        clock.publish(tick)
+
+        def opened():
+            return any(kv.key == 'opened' and kv.value == '1'
+                       for d in diagnostics for kv in d.status[0].values)
+        spin_until(executor, opened, 30, 'the session opened once time ran')
+        assert alerts == []
+    finally:
+        code, _, err = interrupt_and_wait(process)
+        # Our publishers keep their last events for late joiners: they must not outlive
+        # this test and reach the next one's billing node.
+        executor.shutdown()
+        node.destroy_node()
+        context.try_shutdown()
+    assert code == 0, err

@@ -84,3 +84,26 @@ def refusal_alert(what: str, ref: str, verdict: Verdict, source: str, now_ns: in
     alert.header.stamp.sec, alert.header.stamp.nanosec = divmod(now_ns, 1_000_000_000)
     alert.header.frame_id = MAP_FRAME
     return alert
+
+
+class UntilClockRuns:
+    """Holds the signed messages that reach a sim-time node before its first /clock (its
+    time is 0 then, so every signature would look expired: seen as a restarted fusion
+    refusing the entries it was catching up on) and hands them on once time runs."""
+
+    def __init__(self, node):
+        self._node = node
+        self._held: list[tuple] = []
+
+    def hold(self, handler, msg) -> bool:
+        """True: `msg` waits for the clock; `release` will call `handler(msg)`."""
+        if self._node.get_clock().now().nanoseconds > 0:
+            self.release()
+            return False
+        self._held.append((handler, msg))
+        return True
+
+    def release(self) -> None:
+        held, self._held = self._held, []
+        for handler, msg in held:
+            handler(msg)

@@ -24,8 +24,9 @@ from jwo_common.frames import MAP_FRAME
 from jwo_common.node_main import run_node
 from jwo_common.parameters import declare_settings, param
 from jwo_common.qos import EVENTS, SENSOR_QOS_CHOICES, sensor_qos
-from jwo_common.signed_messages import (FUSION_SIGNER, check_gate_event, check_review_decision,
-                                        open_keystore, refusal_alert, sign_gate_event)
+from jwo_common.signed_messages import (FUSION_SIGNER, UntilClockRuns, check_gate_event,
+                                        check_review_decision, open_keystore, refusal_alert,
+                                        sign_gate_event)
 from jwo_common.signing import Verdict, Verifier
 from jwo_common.store_config import SqliteLedger, load_store_config
 from jwo_common.tf import TransformBroadcaster
@@ -105,6 +106,7 @@ class FusionNode(Node):
         keystore = open_keystore(config)
         self._verifier = Verifier(keystore, config.security.signature_window_s)
         self._signer = keystore.signer(FUSION_SIGNER, 'fusion')
+        self._until_clock = UntilClockRuns(self)
 
         self._tracked = self.create_publisher(TrackedShopperArray, TRACKED_TOPIC,
                                               sensor_qos('reliable'))
@@ -133,6 +135,8 @@ class FusionNode(Node):
     def _on_gate_event(self, msg: GateEvent) -> None:
         if msg.kind != GateEvent.ENTRY:
             return      # exits are ours (from the cameras)
+        if self._until_clock.hold(self._on_gate_event, msg):
+            return
         if not self._accepted(check_gate_event, msg, 'entry', msg.event_id,
                               handled=msg.session_id in self._fusion.identity.sessions):
             return
@@ -153,6 +157,8 @@ class FusionNode(Node):
         self._emit(self._fusion.on_shelf_activity(activity))
 
     def _on_decision(self, msg: ReviewDecision) -> None:
+        if self._until_clock.hold(self._on_decision, msg):
+            return
         if not self._accepted(check_review_decision, msg, 'review decision', msg.request_id):
             return
         self._emit(self._fusion.on_decision(messages.review_decision(msg)))
@@ -194,6 +200,7 @@ class FusionNode(Node):
             self.get_logger().warning(f'alert {alert.alert_id}: {alert.description}')
 
     def _publish_state(self) -> None:
+        self._until_clock.release()     # a timer runs once the node's clock does
         fusion = self._fusion
         if fusion.now_s == 0.0:
             return      # no sensor time yet

@@ -3,17 +3,11 @@ charge and one receipt per session."""
 
 from pathlib import Path
 
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
-
 from jwo_billing.billing_node import RECEIPTS_QOS
 from jwo_billing.ledger import Ledger
 from jwo_billing.payments import SandboxProcessor
-from jwo_common.qos import EVENTS
 from jwo_common.signed_messages import sign_gate_event
-from jwo_common.testing import (interrupt_and_wait, node_process, spin_until, store_signer,
-                                wall_clock_ns)
+from jwo_common.testing import store_signer, wall_clock_ns
 from jwo_interfaces.msg import Cart, CartItem, GateEvent, Receipt
 
 STORE = Path(__file__).resolve().parents[3] / 'config' / 'london' / 'store.yaml'
@@ -36,65 +30,41 @@ def cart(session_id: str, revision: int, *items: tuple[str, int]) -> Cart:
                 items=[CartItem(sku=sku, quantity=quantity) for sku, quantity in items])
 
 
-def test_sessions_are_charged_once_and_receipts_published(tmp_path):
-    ledger_path = tmp_path / 'ledger.sqlite3'
-    process = node_process('jwo_billing.billing_node', ros_args=[
-        '-p', f'store_config:={STORE}', '-p', f'ledger_path:={ledger_path}',
-        '-p', 'diagnostics_period_s:=0.2'])
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    try:
-        node = rclpy.create_node('gate_feeder', context=context)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        gates = node.create_publisher(GateEvent, '/gates/events', EVENTS)
-        carts = node.create_publisher(Cart, '/carts', EVENTS)
-        diagnostics = []
-        node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
-        spin_until(executor, lambda: gates.get_subscription_count() > 0 and
-                   carts.get_subscription_count() > 0, 30, 'the billing node to subscribe')
-        gates.publish(gate_event(GateEvent.ENTRY, 'e1', 'e1'))
-        gates.publish(gate_event(GateEvent.ENTRY, 'e1', 'e1'))
-        gates.publish(gate_event(GateEvent.ENTRY, 'e2', 'e2', account_token='decline-1'))
-        # Carts and gate events travel on different topics: wait for the cart to be recorded
-        # before the exit, as the fusion node's final cart precedes its exit event.
-        carts.publish(cart('e1', 1, ('GB-CRISPS-6', 3), ('GB-MILK-1L', 2)))
-        carts.publish(cart('e2', 1, ('GB-MILK-1L', 1)))
+def test_sessions_are_charged_once_and_receipts_published(start_billing, tmp_path):
+    billing = start_billing()
+    gates, carts, counts = billing.gates, billing.carts, billing.counts
+    gates.publish(gate_event(GateEvent.ENTRY, 'e1', 'e1'))
+    gates.publish(gate_event(GateEvent.ENTRY, 'e1', 'e1'))
+    gates.publish(gate_event(GateEvent.ENTRY, 'e2', 'e2', account_token='decline-1'))
+    # Carts and gate events travel on different topics: wait for the cart to be recorded
+    # before the exit, as the fusion node's final cart precedes its exit event.
+    carts.publish(cart('e1', 1, ('GB-CRISPS-6', 3), ('GB-MILK-1L', 2)))
+    carts.publish(cart('e2', 1, ('GB-MILK-1L', 1)))
+    billing.spin_until(lambda: counts().get('opened') == '2', 30, 'two sessions opened')
+    ledger = Ledger(billing.ledger_path, 'london_soho')
+    billing.spin_until(lambda: ledger.entry('e1', 'cart:1') and ledger.entry('e2', 'cart:1'),
+                       30, 'the carts in the ledger')
+    gates.publish(gate_event(GateEvent.EXIT, 'x1', 'e1'))
+    gates.publish(gate_event(GateEvent.EXIT, 'x1', 'e1'))
+    gates.publish(gate_event(GateEvent.EXIT, 'x2', 'e2'))
+    billing.spin_until(lambda: counts().get('captured') == '1' and
+                       counts().get('declined') == '1', 30, 'a capture and a decline')
 
-        def counts():
-            return {kv.key: kv.value for d in diagnostics[-1:] for kv in d.status[0].values}
-        spin_until(executor, lambda: counts().get('opened') == '2', 30, 'two sessions opened')
-        ledger = Ledger(ledger_path, 'london_soho')
-        spin_until(executor, lambda: ledger.entry('e1', 'cart:1') and ledger.entry('e2', 'cart:1'),
-                   30, 'the carts in the ledger')
-        gates.publish(gate_event(GateEvent.EXIT, 'x1', 'e1'))
-        gates.publish(gate_event(GateEvent.EXIT, 'x1', 'e1'))
-        gates.publish(gate_event(GateEvent.EXIT, 'x2', 'e2'))
-        spin_until(executor, lambda: counts().get('captured') == '1' and
-                   counts().get('declined') == '1', 30, 'a capture and a decline')
+    # A late joiner (a till restarting) still gets both receipts.
+    receipts = {}
 
-        # A late joiner (a till restarting) still gets both receipts.
-        receipts = {}
-        def on_receipt(receipt: Receipt) -> None:
-            suffix = '-correction' if receipt.kind != Receipt.SALE else ''
-            receipts.setdefault(receipt.session_id + suffix, receipt)
-        node.create_subscription(Receipt, '/receipts', on_receipt, RECEIPTS_QOS)
-        spin_until(executor, lambda: len(receipts) == 2, 30, 'both receipts')
+    def on_receipt(receipt: Receipt) -> None:
+        suffix = '-correction' if receipt.kind != Receipt.SALE else ''
+        receipts.setdefault(receipt.session_id + suffix, receipt)
+    billing.node.create_subscription(Receipt, '/receipts', on_receipt, RECEIPTS_QOS)
+    billing.spin_until(lambda: len(receipts) == 2, 30, 'both receipts')
 
-        # A reviewer's late decision takes the milk off e1's cart: a refund receipt follows.
-        carts.publish(cart('e1', 2, ('GB-CRISPS-6', 3)))
-        spin_until(executor, lambda: 'e1-correction' in receipts, 30, 'the refund receipt')
-        # The node records a publication right after sending it: wait for that before stopping.
-        spin_until(executor, lambda: ledger.entry('e1', 'published:correction:2'), 30,
-                   'the refund receipt recorded as published')
-    finally:
-        code, _, err = interrupt_and_wait(process)
-        # Our publishers keep their last events for late joiners: they must not outlive
-        # this test and reach the next one's billing node.
-        executor.shutdown()
-        node.destroy_node()
-        context.try_shutdown()
-    assert code == 0, err
+    # A reviewer's late decision takes the milk off e1's cart: a refund receipt follows.
+    carts.publish(cart('e1', 2, ('GB-CRISPS-6', 3)))
+    billing.spin_until(lambda: 'e1-correction' in receipts, 30, 'the refund receipt')
+    # The node records a publication right after sending it: wait for that before reading.
+    billing.spin_until(lambda: ledger.entry('e1', 'published:correction:2'), 30,
+                       'the refund receipt recorded as published')
     paid, declined = receipts['e1'], receipts['e2']
     assert (paid.status, paid.currency, paid.total_minor, paid.tax_minor) == \
         (Receipt.CAPTURED, 'GBP', 860, 105)

@@ -48,6 +48,9 @@ MARKERS_TOPIC = '/store/markers'
 REVIEW_REQUESTS_TOPIC = '/review/requests'
 REVIEW_DECISIONS_TOPIC = '/review/decisions'
 SHELF_EVENTS_TOPIC = '/shelves/events'
+# Where shoppers are only needs to be roughly right after a restart: the whole record is
+# written this often (and before every cart or exit), not at every publish.
+JOURNAL_PERIOD_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class FusionNode(Node):
         self._verifier = Verifier(keystore, config.security.signature_window_s)
         self._signer = keystore.signer(FUSION_SIGNER, 'fusion')
         self._until_clock = UntilClockRuns(self)
+        self._journalled_s = 0.0
 
         self._tracked = self.create_publisher(TrackedShopperArray, TRACKED_TOPIC,
                                               sensor_qos('reliable'))
@@ -205,7 +209,9 @@ class FusionNode(Node):
         if fusion.now_s == 0.0:
             return      # no sensor time yet
         self._emit(fusion.advance(fusion.now_s))
-        self._journal.save(fusion.record())
+        if fusion.now_s - self._journalled_s >= JOURNAL_PERIOD_S:
+            self._journal.save(fusion.record())
+            self._journalled_s = fusion.now_s
         stamp = messages.to_time(fusion.now_s)
         shoppers = fusion.shoppers()
         tracked = TrackedShopperArray(shoppers=[messages.tracked_shopper(v) for v in shoppers])

@@ -26,11 +26,11 @@ EVENTS = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
 
 
 def sensor_qos(name: str, depth: int = 10) -> QoSProfile:
-    """'reliable' (a viewer such as RViz shows every frame) or 'sensor_data' (best effort)."""
-    if name == 'sensor_data':
-        return qos_profile_sensor_data
-    if name == 'reliable':
-        return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
-                          reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.VOLATILE)
-    raise ValueError(f'qos must be one of {SENSOR_QOS_CHOICES}, got {name!r}')
+    """'reliable' (a viewer such as RViz shows every frame) or 'sensor_data' (best effort);
+    `depth` messages wait in the queue while the node is busy."""
+    if name not in SENSOR_QOS_CHOICES:
+        raise ValueError(f'qos must be one of {SENSOR_QOS_CHOICES}, got {name!r}')
+    reliability = ReliabilityPolicy.RELIABLE if name == 'reliable' \
+        else qos_profile_sensor_data.reliability
+    return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST, reliability=reliability,
+                      durability=DurabilityPolicy.VOLATILE)

@@ -58,6 +58,9 @@ class LoadCellSettings:
                                   read_only=True, min_value=0.02, max_value=1.0)
     qos: str = param('reliable', 'QoS of the load-cell topic', read_only=True,
                      choices=SENSOR_QOS_CHOICES)
+    queue_depth: int = param(300, 'Load-cell messages queued while this node is busy; a '
+                             'message dropped from a full queue loses weight samples, and with '
+                             'them picks', read_only=True, min_value=1, max_value=100_000)
     diagnostics_period_s: float = param(1.0, 'Seconds between diagnostics messages',
                                         read_only=True, min_value=0.1, max_value=60.0)
     dead_after_s: float = param(1.0, 'A cell with no valid reading this long is dead',
@@ -89,7 +92,7 @@ class LoadCellNode(Node):
                                                    stuck_after_s=settings.stuck_after_s),
                                     started_ns=self._now_ns())
         topic = f'/shelves/{shelf.id}/load_cells'
-        qos = sensor_qos(settings.qos)
+        qos = sensor_qos(settings.qos, settings.queue_depth)
         self._serial: SerialLines | None = None
         self._board: BoardBatcher | None = None
         if self._port == PLAYBACK:

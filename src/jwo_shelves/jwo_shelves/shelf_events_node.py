@@ -40,6 +40,9 @@ class ShelfEventsSettings:
                                read_only=True)
     qos: str = param('reliable', 'QoS of the load-cell subscriptions', read_only=True,
                      choices=SENSOR_QOS_CHOICES)
+    queue_depth: int = param(300, 'Load-cell messages queued while this node is busy; a '
+                             'message dropped from a full queue loses weight samples, and with '
+                             'them picks', read_only=True, min_value=1, max_value=100_000)
     window_s: float = param(0.5, 'Moving-variance and settling window', read_only=True,
                             min_value=0.1, max_value=5.0)
     min_delta_g: float = param(10.0, 'Smaller settled weight changes are not events',
@@ -80,7 +83,7 @@ class ShelfEventsNode(Node):
                                 stuck_after_s=settings.stuck_after_s)
         now_ns = self.get_clock().now().nanoseconds
         self._shelves: dict[str, _Shelf] = {}
-        qos = sensor_qos(settings.qos)
+        qos = sensor_qos(settings.qos, settings.queue_depth)
         for shelf_id in settings.shelves or known:
             shelf = config.shelf(shelf_id)
             planogram = ShelfPlanogram.from_config(config, shelf_id)

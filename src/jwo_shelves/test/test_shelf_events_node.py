@@ -10,7 +10,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
-from jwo_common.qos import EVENTS
+from jwo_common.qos import EVENTS, sensor_qos
 from jwo_common.testing import spin_until
 from jwo_interfaces.msg import LoadCellReadings, ShelfEvent, StoreAlert
 from jwo_shelves.messages import load_cell_readings
@@ -121,3 +121,23 @@ def test_events_alerts_and_failing_cells(rig):
     periods = len(diagnostics)
     spin_until(executor, lambda: len(diagnostics) >= periods + 2, 10, 'two more periods')
     assert len(sensor_alerts()) == 2
+
+
+def test_readings_that_arrive_while_the_node_is_busy_are_queued_not_dropped(rig):
+    node, probe, executor = rig
+    events = []
+    probe.create_subscription(ShelfEvent, '/shelves/events', events.append, EVENTS)
+    publisher = probe.create_publisher(LoadCellReadings, '/shelves/shelf_b/load_cells',
+                                       sensor_qos('reliable', depth=1000))
+    spin_until(executor, lambda: publisher.get_subscription_count() > 0, 10, 'the node')
+    grams = shelf_b_signal(8.0)
+    # 8 s of readings (80 messages) arrive while the executor does not spin, as when a
+    # process is starved of CPU for a moment; the node must still see every sample.
+    for first in range(0, len(grams), 6):
+        publisher.publish(load_cell_readings('shelf_b', 'shelf_b_link', SLOTS, RATE_HZ,
+                                             10**12 + round(first * 1e9 / RATE_HZ),
+                                             grams[first:first + 6]))
+    processed = node._shelves['shelf_b'].health
+    spin_until(executor, lambda: processed.total_samples >= len(grams), 10, 'every sample')
+    spin_until(executor, lambda: len(events) >= 3, 10, 'the three events')
+    assert [e.kind for e in events] == [ShelfEvent.PICK, ShelfEvent.PUT, ShelfEvent.ANOMALY]

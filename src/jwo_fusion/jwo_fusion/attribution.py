@@ -30,6 +30,8 @@ class EventKind(enum.IntEnum):
     PICK = 0
     PUT = 1
     ANOMALY = 2
+    OUTAGE = 3        # the slots' load cells cannot weigh since started_s
+    RESTORED = 4      # ... and read again at settled_s
 
 
 @dataclass(frozen=True)

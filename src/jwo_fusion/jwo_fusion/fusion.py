@@ -8,8 +8,9 @@ with its own sensor time; `now_s` is the newest sensor time seen, never a wall c
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from jwo_common.store_config import StoreConfig
 from jwo_fusion.attribution import (AttributionSettings, EventKind, ShelfActivity, attribute,
@@ -46,6 +47,9 @@ class FusionSettings:
     review: ReviewSettings = ReviewSettings()
     scan_before_s: float = 2.0
     scan_after_s: float = 3.0
+    # A blind slot's first weight change after its cells read again may still be the
+    # outage's: it goes to review too, for this long.
+    outage_grace_s: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,16 @@ class TrackRecord:
 
 
 @dataclass(frozen=True)
+class Outage:
+    """A slot whose load cells cannot weigh (a shelf OUTAGE event), until restored."""
+    event_id: str
+    shelf_id: str
+    slot_id: str
+    started_s: float
+    restored_s: float | None = None
+
+
+@dataclass(frozen=True)
 class FusionRecord:
     """What fusion must not forget across a crash: sessions and who they are, carts, the
     shelf events already counted, and where each session's shoppers were last seen."""
@@ -114,6 +128,7 @@ class FusionRecord:
     reviews: tuple[ReviewRequestData, ...] = ()
     decisions: tuple[ReviewDecisionData, ...] = ()
     held_sessions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # event -> sessions
+    outages: tuple[Outage, ...] = ()
 
 
 class StoreFusion:
@@ -129,6 +144,7 @@ class StoreFusion:
         self._slot_points = slot_front_points(config)
         self._seen_events: set[str] = set()
         self._held_sessions: dict[str, set[str]] = {}      # event id -> sessions held for it
+        self._outages: dict[str, Outage] = {}              # slot id -> its open outage
         self.now_s = 0.0
         # For the store view: what happened last at each slot and gate, and when.
         self.slot_activity: dict[str, tuple[float, SlotOutcome]] = {}
@@ -137,7 +153,9 @@ class StoreFusion:
     def on_detections(self, stamp_s: float, detections: Sequence[Detection]) -> FusionOutputs:
         """One camera frame."""
         self.now_s = max(self.now_s, stamp_s)
-        return self._tracker_events(self.tracker.update(stamp_s, detections))
+        outputs = self._tracker_events(self.tracker.update(stamp_s, detections))
+        self._hold_at_blind_slots(outputs)
+        return outputs
 
     def on_entry(self, scan: EntryScan) -> FusionOutputs:
         self.now_s = max(self.now_s, scan.stamp_s)
@@ -156,9 +174,13 @@ class StoreFusion:
         if activity.event_id in self._seen_events:
             return outputs      # a replay of an event already given to a cart
         self._seen_events.add(activity.event_id)
+        if activity.kind in (EventKind.OUTAGE, EventKind.RESTORED):
+            self._on_outage(activity, outputs)
+            return outputs
         tracks = [t for t in self.tracker.tracks if t.birth_gate]
         attribution = attribute(activity, tracks, self._slot_points, self.settings.attribution)
-        by_session: dict[str, tuple[float, str]] = {}     # session -> (probability, likeliest track)
+        # session -> (probability, likeliest track)
+        by_session: dict[str, tuple[float, str]] = {}
         for track_id, probability in sorted(attribution.probabilities.items(),
                                             key=lambda item: -item[1]):
             session_id = self.identity.session_of_track.get(track_id, '')
@@ -193,6 +215,8 @@ class StoreFusion:
             return outputs
 
         reason = review_reason(best_probability, item.probability, self.settings.review)
+        if reason is None and self._blind(activity):
+            reason = ReviewReason.SENSOR
         sign = 1 if activity.kind == EventKind.PICK else -1
         outputs.carts.append(self.carts.set(
             best_session, activity.event_id,
@@ -208,13 +232,15 @@ class StoreFusion:
                         candidate.session_id, activity.event_id, activity.settled_s))
                     held.add(candidate.session_id)
             self._held_sessions[activity.event_id] = held
-            confidence = best_probability if reason == ReviewReason.ATTRIBUTION \
-                else item.probability
+            confidence, why = {
+                ReviewReason.ATTRIBUTION: (best_probability, f'shopper {best_track} only '
+                                                             f'{best_probability:.0%} likely'),
+                ReviewReason.ITEM: (item.probability, f'product only {item.probability:.0%} '
+                                                      'likely'),
+                ReviewReason.SENSOR: (best_probability * item.probability,
+                                      'its load cells failed around then')}[reason]
             self._request(outputs, activity, reason, confidence, candidates,
-                          f'{item.quantity} x {item.sku} {_verb(activity.kind)} {where}: '
-                          + (f'shopper {best_track} only {best_probability:.0%} likely'
-                             if reason == ReviewReason.ATTRIBUTION else
-                             f'product only {item.probability:.0%} likely'))
+                          f'{item.quantity} x {item.sku} {_verb(activity.kind)} {where}: {why}')
         return outputs
 
     def on_decision(self, decision: ReviewDecisionData) -> FusionOutputs:
@@ -253,6 +279,7 @@ class StoreFusion:
         """Ages tracks and scans to `now_s` (call it periodically, with sensor time)."""
         self.now_s = max(self.now_s, now_s)
         outputs = self._tracker_events(self.tracker.advance(self.now_s))
+        self._hold_at_blind_slots(outputs)
         bindings, unclaimed = self.identity.update(self.now_s)
         self._bound(bindings, outputs)
         for track_id in unclaimed:
@@ -286,7 +313,8 @@ class StoreFusion:
                             tuple(self.carts.records()), tuple(sorted(self._seen_events)), tracks,
                             reviews, decisions,
                             {event_id: tuple(sorted(sessions))
-                             for event_id, sessions in self._held_sessions.items()})
+                             for event_id, sessions in self._held_sessions.items()},
+                            tuple(self._outages.values()))
 
     def restore(self, record: FusionRecord) -> None:
         """Picks up where a crashed fusion left off (call before any input). The shoppers
@@ -301,6 +329,7 @@ class StoreFusion:
         self.reviews.restore(record.reviews, record.decisions)
         self._held_sessions.update({event_id: set(sessions)
                                     for event_id, sessions in record.held_sessions.items()})
+        self._outages.update((outage.slot_id, outage) for outage in record.outages)
         for track in record.tracks:
             self.tracker.restore_lost(track.track_id, track.birth_gate, track.last_seen_s,
                                       track.x, track.y, record.now_s)
@@ -321,8 +350,9 @@ class StoreFusion:
                 continue
             if self.carts.cart(session.session_id).revision == 0:
                 # Billing charges the latest cart it has; an untouched one is still sent.
-                outputs.carts.append(self.carts.set(session.session_id, f'exit-{session.session_id}',
-                                                    (), False, track.last_seen_s))
+                outputs.carts.append(self.carts.set(
+                    session.session_id, f'exit-{session.session_id}', (), False,
+                    track.last_seen_s))
             outputs.exits.append(ExitData(
                 f'exit-{session.session_id}', track.exit_gate, session.session_id,
                 session.account_token, session.scan.party_size, track.track_id,
@@ -363,6 +393,71 @@ class StoreFusion:
             if any(part.track_id == track_id for part in parts):
                 outputs.carts.append(self.carts.remove(old_session, event_id, stamp_s))
                 outputs.carts.append(self.carts.set(session_id, event_id, parts, False, stamp_s))
+
+    def _on_outage(self, activity: ShelfActivity, outputs: FusionOutputs) -> None:
+        if activity.kind == EventKind.RESTORED:
+            for slot_id in activity.slot_ids:
+                if slot_id in self._outages:
+                    self._outages[slot_id] = replace(self._outages[slot_id],
+                                                     restored_s=activity.settled_s)
+            return
+        for slot_id in activity.slot_ids:
+            self._outages[slot_id] = Outage(activity.event_id, activity.shelf_id, slot_id,
+                                            activity.started_s)
+        self._mark_slots(activity, SlotOutcome.UNEXPLAINED)
+        # The cells were found failing only some time after they failed: look back.
+        self._hold_at_blind_slots(outputs, since_s=activity.started_s)
+
+    def _blind(self, activity: ShelfActivity) -> bool:
+        """Whether a weight change touched a slot while its cells could not weigh (or so
+        soon after that it may be the outage's own step)."""
+        for slot_id in activity.slot_ids:
+            outage = self._outages.get(slot_id)
+            if outage is not None and outage.started_s <= activity.settled_s and (
+                    outage.restored_s is None or
+                    activity.started_s <= outage.restored_s + self.settings.outage_grace_s):
+                return True
+        return False
+
+    def _hold_at_blind_slots(self, outputs: FusionOutputs, since_s: float | None = None) -> None:
+        """Holds the session of every shopper within arm's reach of a blind slot: only a
+        person can tell what they took there. `since_s`: search the tracks' position
+        histories from then on, not just where they are now."""
+        grace_s = self.settings.outage_grace_s
+        self._outages = {slot_id: o for slot_id, o in self._outages.items()
+                         if o.restored_s is None or self.now_s <= o.restored_s + grace_s}
+        if not self._outages:
+            return
+        reach_m = self.settings.attribution.arm_reach_m
+        for track in self.tracker.tracks:
+            session_id = self.identity.session_of_track.get(track.track_id, '')
+            if not session_id or not track.positions:
+                continue
+            positions = [track.positions[-1]] if since_s is None else \
+                [p for p in track.positions if p[0] >= since_s]
+            for outage in list(self._outages.values()):
+                x, y, _ = self._slot_points.get(outage.slot_id, (math.inf, math.inf, 0.0))
+                if any(p[0] >= outage.started_s and math.hypot(p[1] - x, p[2] - y) <= reach_m
+                       for p in positions):
+                    self._hold_for_outage(outputs, outage, session_id, track.track_id)
+
+    def _hold_for_outage(self, outputs: FusionOutputs, outage: Outage, session_id: str,
+                         track_id: str) -> None:
+        held_id = f'{outage.event_id}@{session_id}'      # one review per shopper per outage
+        if self.reviews.has(shelf_request_id(held_id)):
+            return
+        slot_ids = tuple(sorted(slot_id for slot_id, o in self._outages.items()
+                                if o.event_id == outage.event_id))
+        activity = ShelfActivity(held_id, outage.shelf_id, slot_ids, EventKind.OUTAGE,
+                                 outage.started_s, self.now_s, 0.0, ())
+        outputs.carts.append(self.carts.mark_pending(session_id, held_id, self.now_s))
+        self._held_sessions[held_id] = {session_id}
+        self._request(outputs, activity, ReviewReason.SENSOR, 0.0,
+                      (SessionCandidate(session_id, track_id, 1.0),),
+                      f'load cells of {outage.shelf_id}/{"+".join(slot_ids)} cannot weigh since '
+                      f'{outage.started_s:.1f} s; shopper {track_id} was there: what did they '
+                      'take?')
+        self._mark_slots(activity, SlotOutcome.REVIEW)
 
     def _mark_slots(self, activity: ShelfActivity, outcome: SlotOutcome) -> None:
         for slot_id in activity.slot_ids:

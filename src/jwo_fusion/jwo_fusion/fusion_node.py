@@ -88,7 +88,6 @@ class FusionNode(Node):
             settings.attribution_review_threshold, settings.item_review_threshold)))
         self._slot_points = slot_front_points(config)
         self._gate_zones = {g.id: g.zone for g in config.gates}
-        self._shelf_events: dict[str, ShelfEvent] = {}     # kept for the review evidence
         if settings.journal_path:
             journal_path = Path(settings.journal_path)
         elif isinstance(config.billing.ledger, SqliteLedger):
@@ -157,7 +156,6 @@ class FusionNode(Node):
             self.get_logger().warning(f'shelf event {msg.event_id!r} of unknown kind {msg.kind} '
                                       'ignored')
             return
-        self._shelf_events[msg.event_id] = msg
         self._emit(self._fusion.on_shelf_activity(activity))
 
     def _on_decision(self, msg: ReviewDecision) -> None:
@@ -196,9 +194,7 @@ class FusionNode(Node):
             self.get_logger().info(f'session {exit_data.session_id} left through '
                                    f'{exit_data.gate_id}')
         for request in outputs.reviews:
-            event = self._shelf_events.get(request.activity.event_id) if request.activity \
-                else None
-            self._review_requests.publish(messages.review_request(request, event))
+            self._review_requests.publish(messages.review_request(request))
         for alert in outputs.alerts:
             self._alerts.publish(messages.store_alert(alert, self.get_fully_qualified_name()))
             self.get_logger().warning(f'alert {alert.alert_id}: {alert.description}')

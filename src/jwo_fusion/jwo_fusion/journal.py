@@ -18,13 +18,14 @@ from pathlib import Path
 
 from jwo_fusion.attribution import EventKind, ItemCandidate, ShelfActivity
 from jwo_fusion.carts import CartRecord, Contribution
-from jwo_fusion.fusion import FusionRecord, TrackRecord
+from jwo_fusion.fusion import FusionRecord, Outage, TrackRecord
 from jwo_fusion.identity import EntryScan, Session
 from jwo_fusion.review import (ReviewDecisionData, ReviewReason, ReviewRequestData,
                                SessionCandidate)
 
-FORMAT = 2
-READABLE_FORMATS = (1, 2)        # 1: before review requests were journalled
+FORMAT = 3
+# 1: before review requests were journalled; 2: before shelf outages were
+READABLE_FORMATS = (1, 2, 3)
 
 
 class JournalError(ValueError):
@@ -50,6 +51,7 @@ def encode(record: FusionRecord) -> str:
         'reviews': [asdict(r) for r in record.reviews],
         'decisions': [asdict(d) for d in record.decisions],
         'held_sessions': record.held_sessions,
+        'outages': [asdict(o) for o in record.outages],
     }, separators=(',', ':'))
 
 
@@ -96,7 +98,8 @@ def decode(text: str) -> FusionRecord:
         tracks=tuple(TrackRecord(**t) for t in document['tracks']),
         reviews=tuple(_request(r) for r in document.get('reviews', [])),
         decisions=tuple(_decision(d) for d in document.get('decisions', [])),
-        held_sessions={e: tuple(s) for e, s in document.get('held_sessions', {}).items()})
+        held_sessions={e: tuple(s) for e, s in document.get('held_sessions', {}).items()},
+        outages=tuple(Outage(**o) for o in document.get('outages', [])))
 
 
 class FusionJournal:

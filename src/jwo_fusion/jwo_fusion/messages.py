@@ -7,14 +7,14 @@ import math
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import TransformStamped
 
-from jwo_common.frames import MAP_FRAME, quaternion_from_rpy, shopper_frame
+from jwo_common.frames import MAP_FRAME, quaternion_from_rpy, shelf_frame, shopper_frame
 from jwo_fusion.attribution import EventKind, ItemCandidate, ShelfActivity
 from jwo_fusion.carts import CartSnapshot
 from jwo_fusion.fusion import AlertData, ExitData, ShopperView
 from jwo_fusion.identity import EntryScan
 from jwo_fusion.review import ReviewDecisionData, ReviewRequestData
 from jwo_fusion.tracker import Detection
-from jwo_interfaces.msg import (Cart, CartItem, GateEvent, ReviewCandidate,
+from jwo_interfaces.msg import (Cart, CartItem, GateEvent, ProductCandidate, ReviewCandidate,
                                 ReviewDecision, ReviewRequest, ShelfEvent, ShopperDetectionArray,
                                 StoreAlert, TrackedShopper)
 
@@ -78,14 +78,27 @@ def exit_event(exit_data: ExitData) -> GateEvent:
     return msg
 
 
-def review_request(request: ReviewRequestData, event: ShelfEvent | None) -> ReviewRequest:
+def shelf_event(activity: ShelfActivity) -> ShelfEvent:
+    """The shelf event a review request is about, as the shelf node published it."""
+    msg = ShelfEvent(event_id=activity.event_id, shelf_id=activity.shelf_id,
+                     slot_ids=list(activity.slot_ids), kind=int(activity.kind),
+                     started=to_time(activity.started_s), delta_grams=activity.delta_grams,
+                     candidates=[ProductCandidate(sku=c.sku, quantity=c.quantity,
+                                                  probability=c.probability)
+                                 for c in activity.candidates])
+    msg.header.stamp = to_time(activity.settled_s)
+    msg.header.frame_id = shelf_frame(activity.shelf_id)
+    return msg
+
+
+def review_request(request: ReviewRequestData) -> ReviewRequest:
     msg = ReviewRequest(request_id=request.request_id, reason=int(request.reason),
                         confidence=float(request.confidence), description=request.description,
                         candidates=[ReviewCandidate(session_id=c.session_id, track_id=c.track_id,
                                                     probability=float(c.probability))
                                     for c in request.candidates])
-    if event is not None:
-        msg.event = event
+    if request.activity is not None:
+        msg.event = shelf_event(request.activity)
     msg.header.stamp = to_time(request.stamp_s)
     msg.header.frame_id = MAP_FRAME
     return msg

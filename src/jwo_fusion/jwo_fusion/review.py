@@ -3,8 +3,9 @@ person with its evidence, and their decision comes back.
 
 A request is raised when the most probable shopper's session falls below
 `attribution_threshold`, when the most probable product/quantity falls below
-`item_threshold`, when a weight change has no shopper to explain it, or when an entry scan
-had several people to choose from. A decision names the request; decisions for unknown
+`item_threshold`, when a weight change has no shopper to explain it, when an entry scan
+had several people to choose from, or when a shopper was at a shelf whose load cells could
+not weigh (what they took there is not known). A decision names the request; decisions for unknown
 requests are refused, a repeated decision changes nothing, and a later different decision
 for the same request replaces the earlier one (a reviewer correcting themselves).
 """
@@ -23,6 +24,7 @@ class ReviewReason(enum.IntEnum):
     ITEM = 1
     IDENTITY = 2
     ANOMALY = 3
+    SENSOR = 4        # the shelf's load cells failed while the shopper was at it
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,9 @@ class ReviewQueue:
             return False
         self._requests[request.request_id] = request
         return True
+
+    def has(self, request_id: str) -> bool:
+        return request_id in self._requests
 
     def records(self) -> tuple[tuple[ReviewRequestData, ...], tuple[ReviewDecisionData, ...]]:
         return tuple(self._requests.values()), tuple(self._decisions.values())

@@ -19,7 +19,7 @@ import time
 from jwo_common.signing import KeystoreError
 from jwo_common.store_config import StoreConfigError, load_store_config
 
-REASONS = {0: 'attribution', 1: 'item', 2: 'identity', 3: 'anomaly'}
+REASONS = {0: 'attribution', 1: 'item', 2: 'identity', 3: 'anomaly', 4: 'sensor'}
 QUIET_S = 0.5
 
 

@@ -306,3 +306,57 @@ def test_a_journal_of_the_first_format_still_reads(config):
         del document[key]
     document['format'] = 1
     assert decode(json.dumps(document)) == store.fusion.record()
+
+
+# shelf_a's a_11 cells freeze at 3 s (found at 8 s) and read again at 18 s: whoever was at
+# a_11 meanwhile is held for review, whoever stayed away is not.
+AWAY_XY = (4.0, 3.0)      # 2.7 m from a_11's front
+
+
+def outage(store, kind, event_id, started_s):
+    out = store.fusion.on_shelf_activity(ShelfActivity(
+        event_id, 'shelf_a', ('a_11',), kind, started_s, store.t_s, 0.0, ()))
+    store.outputs.append(out)
+    return out
+
+
+def test_shoppers_at_a_shelf_whose_cells_failed_are_held_for_review(config, tmp_path):
+    store = Store(config)
+    store.scan('alice')
+    people = {'alice': (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (4, *AT_A11),
+                                        (12, *AT_A11), (14, *AWAY_XY))),
+              'bob': (2.0, 99.0, path((2, *ENTRY_XY), (3, *ENTRY_XY), (6, *AWAY_XY),
+                                      (13, *AWAY_XY), (15, *AT_A11)))}
+    store.run(2.0, people)
+    store.scan('bob')
+    store.run(8.0, people)
+    began = outage(store, EventKind.OUTAGE, 'shelf_a-a_11-outage-8', 3.0)
+    [alice_request] = began.reviews
+    assert alice_request.reason == ReviewReason.SENSOR
+    assert [c.session_id for c in alice_request.candidates] == ['session-alice']
+    assert store.fusion.cart('session-alice').pending_review
+    assert not store.fusion.cart('session-bob').pending_review
+    record = store.fusion.record()
+    assert [o.slot_id for o in record.outages] == ['a_11'] and decode(encode(record)) == record
+
+    store.run(18.0, people)                         # bob comes to a_11 while it is blind
+    bob_requests = [r for r in store.all('reviews')
+                    if r.candidates[0].session_id == 'session-bob']
+    assert [r.reason for r in bob_requests] == [ReviewReason.SENSOR]
+    outage(store, EventKind.RESTORED, 'shelf_a-a_11-restored-18', 3.0)
+    store.run(19.5, people)
+    # The step the cells show once they read again is the outage's too: not charged blind.
+    step = store.shelf('e1', 'a_11')
+    assert [r.reason for r in step.reviews] == [ReviewReason.SENSOR]
+    assert store.fusion.cart('session-bob').pending_review
+
+    decided = store.fusion.on_decision(ReviewDecisionData(
+        alice_request.request_id, 'reviewer-1', False, 'session-alice',
+        (ItemCandidate('GB-MILK-1L', 1, 1.0),)))
+    assert [c.session_id for c in decided.carts] == ['session-alice']
+    assert store.cart('alice') == {'GB-MILK-1L': 1}
+    assert not store.fusion.cart('session-alice').pending_review
+    store.run(19.5 + store.fusion.settings.outage_grace_s + 1.0, people)
+    assert store.fusion.record().outages == ()      # restored and past the grace: forgotten
+    late = store.shelf('e2', 'a_11')
+    assert late.reviews == []

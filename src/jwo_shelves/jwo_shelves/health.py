@@ -44,6 +44,7 @@ class ChannelReport:
     message: str
     missing_fraction: float       # share of this period's samples with no valid reading
     unchanged_s: float            # how long the channel has repeated its last value
+    failing_since_ns: int | None = None   # dead or stuck: when it last read usefully
 
 
 @dataclass(frozen=True)
@@ -136,20 +137,24 @@ class StreamHealth:
                 (self._latest_ns - self._last_valid_ns[i]) / 1e9
             unchanged_s = (self._last_valid_ns[i] - self._unchanged_since_ns[i]) / 1e9 \
                 if self._ever_valid[i] else 0.0
+            failing_since_ns = None
             if silent_s >= s.dead_after_s:
                 level, message = Level.ERROR, f'dead: no valid reading for {silent_s:.1f} s'
+                failing_since_ns = int(self._last_valid_ns[i])
             elif unchanged_s >= s.stuck_after_s:
                 level, message = Level.ERROR, (f'stuck: {self._last_value[i]:.6g} for '
                                                f'{unchanged_s:.1f} s')
+                failing_since_ns = int(self._unchanged_since_ns[i])
             elif missing > s.max_missing_fraction:
                 level, message = Level.WARN, f'{missing:.0%} of readings missing'
             else:
                 level, message = Level.OK, 'ok'
-            channels.append(ChannelReport(name, level, message, missing, unchanged_s))
+            channels.append(ChannelReport(name, level, message, missing, unchanged_s,
+                                          failing_since_ns))
         if self._samples == 0:
             level, message = Level.STALE, f'no samples for {period_s:.1f} s'
-            channels = [ChannelReport(c.name, Level.STALE, 'no samples', 1.0, c.unchanged_s)
-                        for c in channels]
+            channels = [ChannelReport(c.name, Level.STALE, 'no samples', 1.0, c.unchanged_s,
+                                      c.failing_since_ns) for c in channels]
         elif rate_hz < s.min_rate_fraction * self.expected_rate_hz:
             level, message = Level.WARN, (f'rate {rate_hz:.1f} Hz, expected '
                                           f'{self.expected_rate_hz:.1f} Hz')

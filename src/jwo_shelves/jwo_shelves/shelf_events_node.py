@@ -7,7 +7,8 @@ identification against the planogram). Events are published reliably with every
 ANOMALY event plus a loss-prevention StoreAlert on `/store/alerts`. `/diagnostics`
 reports each shelf's stream (rate, missing readings, dead and stuck cells) and how many
 events it produced; a cell that turns dead or stuck also raises one SENSOR StoreAlert
-(again only after it has recovered in between).
+(again only after it has recovered in between), and OUTAGE / RESTORED shelf events say
+which slots cannot be weighed and since when.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from jwo_shelves.health import HealthSettings, StreamHealth, StreamReport
 from jwo_shelves.identification import IdentificationSettings
 from jwo_shelves.messages import (anomaly_alert, readings_grams, sensor_alert, shelf_event,
                                   stream_statuses, to_ns)
+from jwo_shelves.outages import OutageWatch
 from jwo_shelves.planogram import ShelfPlanogram
 from jwo_shelves.shelf_monitor import EventKind, ShelfMonitor
 from jwo_shelves.weight_events import DetectorSettings
@@ -62,6 +64,7 @@ class _Shelf:
     monitor: ShelfMonitor
     health: StreamHealth
     frame_id: str
+    outages: OutageWatch
     events: dict[EventKind, int]
     rejected_messages: int = 0
     failing_cells: set[str] = field(default_factory=set)   # dead or stuck, alert sent
@@ -91,7 +94,8 @@ class ShelfEventsNode(Node):
                 monitor=ShelfMonitor(planogram, detector, identification),
                 health=StreamHealth(planogram.slot_ids, shelf.load_cells.sample_rate_hz, health,
                                     started_ns=now_ns),
-                frame_id=shelf_frame(shelf_id), events=dict.fromkeys(EventKind, 0))
+                frame_id=shelf_frame(shelf_id), outages=OutageWatch(shelf_id),
+                events=dict.fromkeys(EventKind, 0))
             self.create_subscription(
                 LoadCellReadings, f'/shelves/{shelf_id}/load_cells',
                 lambda msg, shelf_id=shelf_id: self._on_readings(shelf_id, msg), qos)
@@ -136,6 +140,9 @@ class ShelfEventsNode(Node):
                 values['unknown_slots'] = ','.join(sorted(shelf.monitor.ignored_slot_ids))
             report = shelf.health.report(now_ns)
             self._alert_failing_cells(shelf_id, shelf, report, now_ns)
+            for event in shelf.outages.update(report, now_ns):
+                shelf.events[event.kind] += 1
+                self._events.publish(shelf_event(event, shelf.frame_id))
             statuses += stream_statuses(report, f'jwo_shelves: events {shelf_id}', shelf_id,
                                         values)
         array = DiagnosticArray(status=statuses)

@@ -20,6 +20,8 @@ class EventKind(enum.IntEnum):
     PICK = 0
     PUT = 1
     ANOMALY = 2
+    OUTAGE = 3       # from the cells' health (jwo_shelves.outages), not from weight
+    RESTORED = 4
 
 
 @dataclass(frozen=True)

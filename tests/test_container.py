@@ -63,12 +63,33 @@ def test_a_node_that_cannot_start_is_named(tmp_path):
 
 def test_every_stack_node_resolves_and_is_named_as_listed():
     from jwo_common.container import node_factory
-    from jwo_common.stack import STORE_PROCESSES
+    from jwo_common.stack import store_processes
 
-    nodes = [node for process in STORE_PROCESSES for node in process.nodes]
+    nodes = [node for process in store_processes(load_store_config(STORE), 'bag')
+             for node in process.nodes]
     assert len({n.node_name for n in nodes}) == len(nodes)
     for node in nodes:
         node_class = node_factory(node.node_class)
         assert node_class.__module__.startswith(node.package + '.')
         assert f"super().__init__('{node.node_name}'" in \
             Path(sys.modules[node_class.__module__].__file__).read_text()
+
+
+def test_many_depth_cameras_are_spread_over_detection_processes():
+    from jwo_common.stack import detection_processes, node_names
+
+    config = load_store_config(STORE)
+    [one] = detection_processes(config)
+    assert (one.name, one.parameters) == ('cameras', {})
+    overhead = next(c for c in config.cameras if c.depth)
+    gate = [c for c in config.cameras if not c.depth]
+    many = config.model_copy(update={'cameras': gate + [
+        overhead.model_copy(update={'id': f'cam_{i:02d}'}) for i in range(25)]})
+    processes = detection_processes(many)
+    assert [p.name for p in processes] == ['cameras_1', 'cameras_2', 'cameras_3']
+    assert [node_names(p) for p in processes] == [('shopper_detection_1',),
+                                                  ('shopper_detection_2',),
+                                                  ('shopper_detection_3',)]
+    shares = [p.parameters['cameras'].strip('[]').split(',') for p in processes]
+    assert [len(share) for share in shares] == [9, 9, 7]
+    assert sum(shares, []) == [f'cam_{i:02d}' for i in range(25)]

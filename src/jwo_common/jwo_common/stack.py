@@ -2,10 +2,12 @@
 (`jwo_launch`) and the ROS 2 launch files all read this one list, so they cannot drift apart.
 
 Two modes: `bag` (a recording plays the sensors: no drivers) and `live` (one driver process
-per camera and per shelf's load-cell board, each named after its device)."""
+per camera and per shelf's load-cell board, each named after its device). A store with many
+depth cameras spreads shopper detection over several processes."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from jwo_common.store_config import StoreConfig
@@ -27,16 +29,18 @@ class StackProcess:
     renamed_to: str = ''   # a driver runs once per device, so its node takes the device's name
 
 
-STORE_PROCESSES = (
-    StackProcess('frames', (
-        StackNode('jwo_cameras', 'jwo_cameras.extrinsics_node:CameraExtrinsicsNode',
-                  'camera_extrinsics'),
-        StackNode('jwo_shelves', 'jwo_shelves.shelf_frames_node:ShelfFramesNode', 'shelf_frames'),
-    )),
-    StackProcess('cameras', (
-        StackNode('jwo_cameras', 'jwo_cameras.detection_node:ShopperDetectionNode',
-                  'shopper_detection'),
-    )),
+FRAMES_PROCESS = StackProcess('frames', (
+    StackNode('jwo_cameras', 'jwo_cameras.extrinsics_node:CameraExtrinsicsNode',
+              'camera_extrinsics'),
+    StackNode('jwo_shelves', 'jwo_shelves.shelf_frames_node:ShelfFramesNode', 'shelf_frames'),
+))
+DETECTION = StackNode('jwo_cameras', 'jwo_cameras.detection_node:ShopperDetectionNode',
+                      'shopper_detection')
+# One Python process detects on one core at most (measured: 24 cameras of 160x120 at 15 fps
+# saturate it); more depth cameras than this are split evenly over several processes.
+DEPTH_CAMERAS_PER_DETECTION_PROCESS = 12
+
+PROCESSES_AFTER_DETECTION = (
     # Its own executor: a busy detector must not make it drop the frames of a scan.
     StackProcess('gate', (
         StackNode('jwo_cameras', 'jwo_cameras.gate_node:EntryGateNode', 'entry_gate'),
@@ -70,12 +74,27 @@ def driver_processes(config: StoreConfig) -> tuple[StackProcess, ...]:
     return cameras + shelves
 
 
+def detection_processes(config: StoreConfig) -> tuple[StackProcess, ...]:
+    """'cameras' (every depth camera), or 'cameras_1', 'cameras_2', ... each with its share."""
+    depth_cameras = [c.id for c in config.cameras if c.depth]
+    count = math.ceil(len(depth_cameras) / DEPTH_CAMERAS_PER_DETECTION_PROCESS)
+    if count <= 1:
+        return (StackProcess('cameras', (DETECTION,)),)
+    share = math.ceil(len(depth_cameras) / count)
+    return tuple(StackProcess(f'cameras_{i + 1}', (DETECTION,),
+                              {'cameras': '[' + ','.join(depth_cameras[i * share:
+                                                                       (i + 1) * share]) + ']'},
+                              f'shopper_detection_{i + 1}')
+                 for i in range(count))
+
+
 def store_processes(config: StoreConfig, mode: str) -> tuple[StackProcess, ...]:
     """The processes of a store in start order: drivers first when live."""
     if mode not in ('live', 'bag'):
         raise ValueError(f"mode must be 'live' or 'bag', got {mode!r}")
     drivers = driver_processes(config) if mode == 'live' else ()
-    return drivers + STORE_PROCESSES
+    return (drivers + (FRAMES_PROCESS,) + detection_processes(config)
+            + PROCESSES_AFTER_DETECTION)
 
 
 def node_names(process: StackProcess) -> tuple[str, ...]:

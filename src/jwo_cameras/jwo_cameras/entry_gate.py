@@ -1,7 +1,9 @@
 """The entry gate's decisions on what its QR scanner reads (ROS-free).
 
 The shopper's app shows a QR code whose payload is their opaque account token (letters,
-digits, '_' and '-', 3 to 64 characters): never a name, card or anything personal.
+digits, '_' and '-', 3 to 64 characters), followed by `+<n>` when they bring n guests
+(1 to 9) in on their account: never a name, card or anything personal. One scan lets the
+whole party in, so its members are not taken for people who slipped in without one.
 A phone held up to the scanner is seen in many consecutive frames; those reads are one scan,
 and the scan opens one session. Rejected, each with a reason:
 - garbage: anything that is not a well-formed account token;
@@ -17,21 +19,29 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-ACCOUNT_TOKEN = re.compile(r'[A-Za-z0-9_-]{3,64}')
+APP_CODE = re.compile(r'(?P<token>[A-Za-z0-9_-]{3,64})(?:\+(?P<guests>[1-9]))?')
 
 
 class AppCodeError(ValueError):
-    """The payload is not an account token; the message says what is wrong."""
+    """The payload is not an app code; the message says what is wrong."""
 
 
-def parse_app_code(payload: str) -> str:
-    """The account token of an app code payload, or AppCodeError."""
+@dataclass(frozen=True)
+class AppCode:
+    account_token: str
+    party_size: int           # the shopper and their guests
+
+
+def parse_app_code(payload: str) -> AppCode:
+    """The account token and party size of an app code payload, or AppCodeError."""
     if not isinstance(payload, str) or not payload:
         raise AppCodeError('empty code')
-    if ACCOUNT_TOKEN.fullmatch(payload) is None:
+    match = APP_CODE.fullmatch(payload)
+    if match is None:
         shown = payload if len(payload) <= 40 else payload[:37] + '...'
-        raise AppCodeError(f'not an account token: {shown!r} (expected 3-64 of A-Z a-z 0-9 _ -)')
-    return payload
+        raise AppCodeError(f'not an account token: {shown!r} (expected 3-64 of A-Z a-z 0-9 _ -, '
+                           'then +1 to +9 guests)')
+    return AppCode(match['token'], 1 + int(match['guests'] or 0))
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class Entry:
     event_id: str
     account_token: str
     stamp_ns: int
+    party_size: int = 1
 
 
 @dataclass(frozen=True)
@@ -68,15 +79,16 @@ class EntryScanner:
         if previous is not None and stamp_ns - previous <= self._scan_gap_ns:
             return None
         try:
-            token = parse_app_code(payload)
+            code = parse_app_code(payload)
         except AppCodeError as error:
             return Rejection(f'gate {self._gate_id}: {error}', stamp_ns)
+        token = code.account_token
         entered = self._entered_ns.get(token)
         if entered is not None:
             return Rejection(f'gate {self._gate_id}: replayed code of account {token}: it opened '
                              f'a session {(stamp_ns - entered) / 1e9:.1f} s ago', stamp_ns)
         self._entered_ns[token] = stamp_ns
-        return Entry(f'{self._gate_id}-{stamp_ns}', token, stamp_ns)
+        return Entry(f'{self._gate_id}-{stamp_ns}', token, stamp_ns, code.party_size)
 
     def _forget_before(self, now_ns: int) -> None:
         # Bounded memory: scans and entries older than their windows cannot matter any more.

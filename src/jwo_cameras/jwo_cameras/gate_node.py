@@ -89,18 +89,20 @@ class EntryGateNode(Node):
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
         payload = self._qr.read(gray)
         if payload is not None:
-            self._decide(self._scanner.read(payload, _stamp_ns(msg.header.stamp)), 1)
+            self._decide(self._scanner.read(payload, _stamp_ns(msg.header.stamp)))
 
     def _on_scan(self, msg: GateEvent) -> None:
         if msg.kind == GateEvent.ENTRY:
             self._decide(self._scanner.read(msg.account_token, _stamp_ns(msg.header.stamp)),
                          max(msg.party_size, 1))
 
-    def _decide(self, decision: Entry | Rejection | None, party_size: int) -> None:
+    def _decide(self, decision: Entry | Rejection | None, party_size: int = 0) -> None:
+        """`party_size`: as the dedicated scanner counted it; 0 = as the app code says."""
         if isinstance(decision, Entry):
             event = GateEvent(event_id=decision.event_id, gate_id=self._gate.id,
                               kind=GateEvent.ENTRY, session_id=decision.event_id,
-                              account_token=decision.account_token, party_size=party_size,
+                              account_token=decision.account_token,
+                              party_size=party_size or decision.party_size,
                               track_id='')
             event.header.stamp.sec, event.header.stamp.nanosec = divmod(decision.stamp_ns,
                                                                         1_000_000_000)

@@ -13,8 +13,8 @@ from jwo_interfaces.msg import GateEvent, StoreAlert
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image
 
-from jwo_cameras.entry_gate import (AppCodeError, Entry, EntryScanner, QrReader, Rejection,
-                                    parse_app_code)
+from jwo_cameras.entry_gate import (AppCode, AppCodeError, Entry, EntryScanner, QrReader,
+                                    Rejection, parse_app_code)
 from jwo_cameras.messages import image_msg
 from jwo_common.qos import EVENTS, sensor_qos
 from jwo_common.testing import spin_until
@@ -34,9 +34,11 @@ def phone_frame(payload: str, module_px: int = 4) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
 
 
-def test_app_codes_are_account_tokens_only():
-    assert parse_app_code('acct_101_000') == 'acct_101_000'
-    for garbage in ['', 'ab', 'x' * 65, 'acct 1', 'acct;DROP', '4111111111111111\n', 'ü-name']:
+def test_app_codes_are_account_tokens_and_a_party_size_only():
+    assert parse_app_code('acct_101_000') == AppCode('acct_101_000', 1)
+    assert parse_app_code('acct_101_000+2') == AppCode('acct_101_000', 3)
+    for garbage in ['', 'ab', 'x' * 65, 'acct 1', 'acct;DROP', '4111111111111111\n', 'ü-name',
+                    'acct_1+0', 'acct_1+10', 'acct_1+', 'acct_1+-1', '+2']:
         with pytest.raises(AppCodeError):
             parse_app_code(garbage)
 
@@ -44,9 +46,12 @@ def test_app_codes_are_account_tokens_only():
 @given(st.text(max_size=100))
 def test_any_payload_is_a_token_or_a_clear_error(payload):
     try:
-        assert parse_app_code(payload) == payload
+        code = parse_app_code(payload)
     except AppCodeError as error:
         assert str(error)
+    else:
+        guests = code.party_size - 1
+        assert payload == code.account_token + (f'+{guests}' if guests else '')
 
 
 def test_one_scan_is_one_entry_and_a_replay_is_refused():
@@ -77,7 +82,7 @@ def test_garbage_is_refused_once_per_scan():
     assert scanner.read('http://evil.example/x', S + S // 10) is None
 
 
-@pytest.mark.parametrize('payload', ['acct_7', 'acct_101_999', 'acct_202_003'])
+@pytest.mark.parametrize('payload', ['acct_7', 'acct_101_999', 'acct_202_003+2'])
 @pytest.mark.parametrize('module_px', [3, 4, 8])
 def test_rendered_codes_decode(payload, module_px):
     reader = QrReader()
@@ -107,7 +112,7 @@ def test_gate_node_publishes_one_entry_and_alerts_on_a_bad_code():
         spin_until(executor, lambda: camera.get_subscription_count() > 0, 20, 'gate subscribes')
         spin_until(executor, lambda: probe.count_publishers('/gates/events') > 0, 20,
                    'gate publishes')
-        for index, payload in enumerate(['acct_101_000'] * 3 + ['not a token!'] * 2):
+        for index, payload in enumerate(['acct_101_000+2'] * 3 + ['not a token!'] * 2):
             msg = image_msg(phone_frame(payload), 'rgb8', Image().header)
             msg.header.stamp.sec, msg.header.frame_id = 100 + index, 'gate_cam_optical_frame'
             camera.publish(msg)
@@ -115,7 +120,8 @@ def test_gate_node_publishes_one_entry_and_alerts_on_a_bad_code():
         # Let anything else the gate would (wrongly) send arrive before counting.
         camera.publish(image_msg(phone_frame('acct_101_999'), 'rgb8', Image().header))
         spin_until(executor, lambda: len(entries) == 2, 20, 'the second shopper')
-        assert [e.account_token for e in entries] == ['acct_101_000', 'acct_101_999']
+        assert [(e.account_token, e.party_size) for e in entries] == [('acct_101_000', 3),
+                                                                      ('acct_101_999', 1)]
         assert entries[0].kind == GateEvent.ENTRY and entries[0].session_id == entries[0].event_id
         assert entries[0].gate_id == 'entry_1' and entries[0].header.stamp.sec == 100
         assert len(alerts) == 1 and alerts[0].kind == StoreAlert.SECURITY

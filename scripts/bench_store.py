@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -146,6 +147,9 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
                                     ShopperDetectionArray)
     from rosgraph_msgs.msg import Clock
 
+    # A fresh ledger and fusion journal: a journal left by an earlier run of the same bag
+    # would restore its sessions, and the ledger would refuse to charge them twice.
+    shutil.rmtree(out / 'var', ignore_errors=True)
     stack = Stack(store, 'bag', use_sim_time=True, var_dir=out / 'var', log_dir=out / 'logs',
                   log=lambda line: None)
     clock = {'sim': 0.0, 'wall': time.monotonic()}

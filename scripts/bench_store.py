@@ -10,7 +10,8 @@ the stack on it at real time and prints:
 - keeps up: whether the detector handled >= 95% of the frames with a p95 lag under 0.5 s;
 - frames: share of camera frames that came out as detections; lag p50/p95 (s): sim time
   between a frame and its detections reaching a subscriber;
-- CPU: cores the stack's processes used on average while the bag played;
+- CPU: cores the stack's processes used on average while the bag played (and each process's
+  share, printed under its row);
 - pick->cart p50/p95 (s): from a shelf event (its settled stamp) to the cart holding it;
 - exit->charge p50/p95 (s): from the exit crossing to its receipt.
 Generated stores and bags are kept in `--out` and reused.
@@ -199,14 +200,15 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
     spin = lambda s: executor.spin_once(timeout_sec=s)  # noqa: E731
     try:
         stack.start(lambda: set(probe.get_node_names()), spin)
-        cpu_before = sum(cpu_seconds(stack.pid(name)) for name in stack.running)
+        cpu_before = {name: cpu_seconds(stack.pid(name)) for name in stack.running}
         started = time.monotonic()
         player = play_bag(bag, 1.0, out / 'logs' / 'bag_play.log')
         while player.poll() is None:
             stack.check_alive()
             spin(0.05)
         played_s = time.monotonic() - started
-        cpu = (sum(cpu_seconds(stack.pid(name)) for name in stack.running) - cpu_before) / played_s
+        cpu = {name: (cpu_seconds(stack.pid(name)) - cpu_before[name]) / played_s
+               for name in stack.running}
         settle = time.monotonic() + 20
         while time.monotonic() < settle and exits:
             spin(0.05)
@@ -218,7 +220,8 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
     expected_frames = len(cameras) * stack.config.cameras[0].fps * duration_s
     frame_share = frames[0] / expected_frames
     p95_lag = float(np.percentile(lags, 95)) if lags else float('inf')
-    return {'frames': frame_share, 'lag': percentiles(lags), 'cpu': cpu,
+    return {'frames': frame_share, 'lag': percentiles(lags), 'cpu': sum(cpu.values()),
+            'cpu_by_process': cpu,
             'keeps_up': frame_share >= 0.95 and p95_lag < 0.5,
             'pick_cart': percentiles(cart_latency), 'exit_charge': percentiles(charge_latency)}
 
@@ -261,6 +264,9 @@ def main() -> int:
                             f'{result["cpu"]:>5.2f} {result["pick_cart"]:>11} '
                             f'{result["exit_charge"]:>12}')
                 print(header + '\n' + rows[-1], flush=True)
+                print('  CPU cores by process: ' + ', '.join(
+                    f'{name} {cores:.2f}' for name, cores in result['cpu_by_process'].items()),
+                    flush=True)
     finally:
         executor.shutdown()
         probe.destroy_node()

@@ -7,7 +7,7 @@ import pytest
 from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.srv import DescribeParameters, ListParameters
 
-from jwo_common.testing import interrupt_and_wait, node_process, spin_until
+from jwo_common.testing import call_idempotent, interrupt_and_wait, node_process
 
 REPO = Path(__file__).resolve().parents[1]
 STORES = {'london': REPO / 'config' / 'london' / 'store.yaml',
@@ -22,15 +22,6 @@ NODES = [
 ]
 
 
-def call(node, executor, service_type, name, request, timeout_s=30.0):
-    client = node.create_client(service_type, name)
-    spin_until(executor, client.service_is_ready, timeout_s, f'service {name}')
-    future = client.call_async(request)
-    spin_until(executor, future.done, timeout_s, f'answer from {name}')
-    node.destroy_client(client)
-    return future.result()
-
-
 # London by a single parameter, Seattle by the store's params file, as integrators do.
 ROS_ARGS = {'london': ['-p', f'store_config:={STORES["london"]}'],
             'seattle': ['--params-file', str(REPO / 'config' / 'seattle' / 'params.yaml')]}
@@ -42,12 +33,13 @@ def test_node_declares_parameters_and_stops_on_sigint(ros, package, module, node
     prober, executor = ros
     process = node_process(module, ros_args=ROS_ARGS[store], cwd=REPO)
     try:
-        names = call(prober, executor, ListParameters, f'/{node_name}/list_parameters',
-                     ListParameters.Request()).result.names
+        names = call_idempotent(prober, executor, ListParameters,
+                                f'/{node_name}/list_parameters',
+                                ListParameters.Request()).result.names
         own = [n for n in names if n != 'use_sim_time']
-        descriptors = call(prober, executor, DescribeParameters,
-                           f'/{node_name}/describe_parameters',
-                           DescribeParameters.Request(names=own)).descriptors
+        descriptors = call_idempotent(prober, executor, DescribeParameters,
+                                      f'/{node_name}/describe_parameters',
+                                      DescribeParameters.Request(names=own)).descriptors
     finally:
         code, _, err = interrupt_and_wait(process)
     assert code == 0, err

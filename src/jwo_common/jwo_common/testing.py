@@ -44,6 +44,31 @@ def spin_until(executor, condition: Callable[[], bool], timeout_s: float,
         executor.spin_once(timeout_sec=0.05)
 
 
+def call_idempotent(node, executor, service_type, name: str, request, timeout_s: float = 30.0,
+                    resend_after_s: float = 5.0):
+    """Calls a service that may safely be asked twice (a parameter listing, a query) and
+    returns its response. DDS can lose a response: the request may reach a server that has
+    not yet matched the client's response reader. So the request is sent again every
+    `resend_after_s` until an answer comes; AssertionError after `timeout_s`."""
+    client = node.create_client(service_type, name)
+    deadline = time.monotonic() + timeout_s
+    try:
+        spin_until(executor, client.service_is_ready, timeout_s, f'service {name}')
+        while True:
+            future = client.call_async(request)
+            attempt_ends = min(deadline, time.monotonic() + resend_after_s)
+            while not future.done() and time.monotonic() < attempt_ends:
+                executor.spin_once(timeout_sec=0.05)
+            if future.done():
+                return future.result()
+            client.remove_pending_request(future)
+            if time.monotonic() >= deadline:
+                raise AssertionError(f'timed out after {timeout_s} s waiting for an answer '
+                                     f'from {name}')
+    finally:
+        node.destroy_client(client)
+
+
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str = 'condition') -> None:
     """Polls `condition()` (no executor involved); AssertionError after `timeout_s`."""
     deadline = time.monotonic() + timeout_s

@@ -8,8 +8,10 @@ how fast the bag alone can be replayed into a subscriber (the transport limit), 
 the stack on it at real time and prints:
 - replay x: bag duration / wall time of an as-fast-as-possible replay (transport limit);
 - keeps up: whether the detector handled >= 95% of the frames with a p95 lag under 0.5 s;
-- frames: share of camera frames that came out as detections; lag p50/p95 (s): sim time
-  between a frame and its detections reaching a subscriber;
+- frames: share of camera frames that came out as detections at this script's subscriber
+  (printed under the row: the share the detection nodes themselves report handling, which
+  a busy subscriber cannot undercount); lag p50/p95 (s): sim time between a frame and its
+  detections reaching the subscriber;
 - CPU: cores the stack's processes used on average while the bag played (and each process's
   share, printed under its row);
 - pick->cart p50/p95 (s): from a shelf event (its settled stamp) to the cart holding it;
@@ -146,6 +148,7 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
     from jwo_billing.billing_node import RECEIPTS_QOS
     from jwo_interfaces.msg import (Cart, GateEvent, Receipt, ShelfEvent,
                                     ShopperDetectionArray)
+    from diagnostic_msgs.msg import DiagnosticArray
     from rosgraph_msgs.msg import Clock
 
     # A fresh ledger and fusion journal: a journal left by an earlier run of the same bag
@@ -158,7 +161,7 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
     def sim_now() -> float:
         """Sim time now: the last /clock (10 Hz) carried forward on the wall clock."""
         return clock['sim'] + time.monotonic() - clock['wall']
-    lags, frames = [], [0]
+    lags, frames, detected = [], [0], [0]
     shelf_stamps, cart_latency, exits, charge_latency = {}, [], {}, []
 
     def seconds(stamp) -> float:
@@ -167,6 +170,12 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
     def on_detections(msg) -> None:
         frames[0] += 1
         lags.append(sim_now() - seconds(msg.header.stamp))
+
+    def on_diagnostics(msg) -> None:
+        # Each detection node reports the frames it handled per camera since its last report.
+        for status in msg.status:
+            if status.name.startswith('shopper_detection'):
+                detected[0] += sum(int(kv.value) for kv in status.values if kv.key == 'frames')
 
     def on_cart(msg) -> None:
         for item in msg.items:
@@ -190,6 +199,7 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
                                                                     seconds(m.header.stamp)),
                                   EVENTS),
         probe.create_subscription(Cart, '/carts', on_cart, EVENTS),
+        probe.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, 100),
         probe.create_subscription(GateEvent, '/gates/events', on_gate, EVENTS),
         probe.create_subscription(Receipt, '/receipts', on_receipt, RECEIPTS_QOS)]
     cameras = [c.id for c in stack.config.cameras if c.depth]
@@ -220,7 +230,8 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
     expected_frames = len(cameras) * stack.config.cameras[0].fps * duration_s
     frame_share = frames[0] / expected_frames
     p95_lag = float(np.percentile(lags, 95)) if lags else float('inf')
-    return {'frames': frame_share, 'lag': percentiles(lags), 'cpu': sum(cpu.values()),
+    return {'frames': frame_share, 'detected': detected[0] / expected_frames,
+            'lag': percentiles(lags), 'cpu': sum(cpu.values()),
             'cpu_by_process': cpu,
             'keeps_up': frame_share >= 0.95 and p95_lag < 0.5,
             'pick_cart': percentiles(cart_latency), 'exit_charge': percentiles(charge_latency)}
@@ -264,6 +275,8 @@ def main() -> int:
                             f'{result["cpu"]:>5.2f} {result["pick_cart"]:>11} '
                             f'{result["exit_charge"]:>12}')
                 print(header + '\n' + rows[-1], flush=True)
+                print(f'  frames the detection nodes handled (their diagnostics): '
+                      f'{result["detected"]:.1%}', flush=True)
                 print('  CPU cores by process: ' + ', '.join(
                     f'{name} {cores:.2f}' for name, cores in result['cpu_by_process'].items()),
                     flush=True)

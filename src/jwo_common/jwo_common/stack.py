@@ -36,8 +36,8 @@ FRAMES_PROCESS = StackProcess('frames', (
 ))
 DETECTION = StackNode('jwo_cameras', 'jwo_cameras.detection_node:ShopperDetectionNode',
                       'shopper_detection')
-# One Python process detects on one core at most (measured: 24 cameras of 160x120 at 15 fps
-# saturate it); more depth cameras than this are split evenly over several processes.
+# One Python process detects on one core at most (its executor is single-threaded); more
+# depth cameras than this are split evenly over several processes.
 DEPTH_CAMERAS_PER_DETECTION_PROCESS = 12
 
 PROCESSES_AFTER_DETECTION = (

@@ -208,6 +208,19 @@ class StoreFusion:
                 f'{item.quantity} x {item.sku} {_verb(activity.kind)} {where} by {who}',
                 (activity.event_id, *activity.slot_ids, *((best_track,) if best_track else ())),
                 activity.settled_s))
+            owners = self.identity.possible_sessions(best_track) if ranked and \
+                attribution.nobody < best_probability else []
+            if owners:
+                # The unscanned shopper may belong to a session scanned at the same gate
+                # then: hold those receipts until a person says whose this is.
+                for session_id in owners:
+                    outputs.carts.append(self.carts.mark_pending(
+                        session_id, activity.event_id, activity.settled_s))
+                self._held_sessions[activity.event_id] = set(owners)
+                candidates += tuple(SessionCandidate(session_id, best_track,
+                                                     best_probability / len(owners))
+                                    for session_id in owners)
+                who += f' (scanned near then: {", ".join(owners)})'
             self._request(outputs, activity, ReviewReason.ANOMALY, attribution.nobody,
                           candidates, f'{item.quantity} x {item.sku} {_verb(activity.kind)} '
                           f'{where}: {who}')

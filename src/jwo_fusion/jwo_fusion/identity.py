@@ -8,7 +8,10 @@ A group (party_size > 1) binds that many tracks to one session and one cart.
 
 The binding's confidence says how much choice there was: 1 when exactly one person and one
 scan were waiting at the gate, less when several people stood there for fewer scans.
-A track that no scan claims in time entered without scanning and is reported.
+A track that no scan claims in time entered without scanning and is reported; the
+sessions scanned at its gate around its birth are kept as the ones it may belong to (a
+companion of a party whose code did not say its size, or a scan given to the wrong person),
+so that what it takes can be held for a person to assign.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ class IdentityBinder:
         self.sessions: dict[str, Session] = {}
         self.session_of_track: dict[str, str] = {}
         self.confidence_of_track: dict[str, float] = {}
+        self._unscanned: dict[str, _WaitingTrack] = {}
 
     def on_scan(self, scan: EntryScan, now_s: float) -> list[Binding]:
         if scan.session_id in self.sessions:
@@ -98,11 +102,25 @@ class IdentityBinder:
         bindings = self._pair(now_s)
         unclaimed = [w.track_id for w in self._waiting
                      if now_s - w.born_s > self._scan_before_s and not self._late_scans(w)]
+        self._unscanned.update((w.track_id, w) for w in self._waiting
+                               if w.track_id in unclaimed)
         self._waiting = [w for w in self._waiting if w.track_id not in unclaimed]
         self._open_scans = [entry for entry in self._open_scans
                             if now_s - entry[0].stamp_s <= self._late_scan_s + self._window(
                                 entry[0])[1]]
         return bindings, unclaimed
+
+    def possible_sessions(self, track_id: str) -> list[str]:
+        """Sessions still in the store whose scan, at the gate where this unscanned track was
+        born, was near enough in time to have been its own (nearest first)."""
+        track = self._unscanned.get(track_id)
+        if track is None:
+            return []
+        near = [(abs(track.born_s - s.scan.stamp_s), s.session_id) for s in self.sessions.values()
+                if s.scan.gate_id == track.gate_id and not s.exited and
+                -self._scan_before_s <= track.born_s - s.scan.stamp_s
+                <= self._late_scan_s + self._window(s.scan)[1]]
+        return [session_id for _, session_id in sorted(near)]
 
     def track_gone(self, track_id: str, exited: bool) -> Session | None:
         """Records that a track exited or was lost; returns its session, once, when every
@@ -127,6 +145,7 @@ class IdentityBinder:
 
     def reassign(self, track_id: str, session_id: str, confidence: float = 1.0) -> None:
         """A reviewer's answer to an identity question."""
+        self._unscanned.pop(track_id, None)
         old = self.sessions.get(self.session_of_track.get(track_id, ''))
         if old is not None and track_id in old.track_ids:
             old.track_ids.remove(track_id)

@@ -125,6 +125,32 @@ def test_someone_who_did_not_scan_raises_an_alert_and_their_pick_too(config):
     assert [r.reason for r in out.reviews] == [ReviewReason.ANOMALY]
 
 
+def test_a_pick_by_an_unscanned_companion_holds_the_sessions_scanned_then(config):
+    # Mum's code did not say she brought her son; he walked in after her scan's window.
+    store = Store(config)
+    store.scan('early')
+    early = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, 8.0, 3.0)))
+    store.run(20.0, {'early': early})
+    store.scan('mum')
+    mum = (20.0, 99.0, path((20, *ENTRY_XY), (21, *ENTRY_XY), (25, 6.0, 3.0)))
+    son = (25.0, 99.0, path((25, *ENTRY_XY), (26, *ENTRY_XY), (30, *AT_A11)))
+    people = {'early': early, 'mum': mum, 'son': son}
+    store.run(33.0, people)
+    assert [a.kind for a in store.all('alerts')] == [AlertKind.SECURITY]
+    out = store.shelf('e1', 'a_11')
+    assert [a.kind for a in out.alerts] == [AlertKind.LOSS_PREVENTION]
+    [request] = out.reviews
+    assert 'session-mum' in {c.session_id for c in request.candidates}
+    assert store.fusion.cart('session-mum').pending_review
+    assert not store.fusion.cart('session-early').pending_review
+
+    decided = store.fusion.on_decision(ReviewDecisionData(
+        request.request_id, 'reviewer-1', False, 'session-mum',
+        (ItemCandidate('GB-MILK-1L', 1, 1.0),)))
+    assert store.cart('mum') == {'GB-MILK-1L': 1}
+    assert not any(c.pending_review for c in decided.carts)
+
+
 def test_a_pick_with_nobody_near_is_a_loss_prevention_alert(config):
     store = Store(config)
     store.scan('alice')

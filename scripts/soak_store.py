@@ -129,14 +129,29 @@ class FaultInjector:
         return out
 
 
-def resident_mb(pid: int) -> float | None:
+def resident_mb(pid: int) -> dict[str, float]:
+    """VmRSS and its parts (RssAnon: the process's own heap; RssFile: mapped libraries and
+    files; RssShmem: shared memory such as DDS's transport segments), in MB; {} if gone."""
+    parts = {}
     try:
         for line in Path(f'/proc/{pid}/status').read_text().splitlines():
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024
+            key, _, value = line.partition(':')
+            if key in ('VmRSS', 'RssAnon', 'RssFile', 'RssShmem'):
+                parts[key] = int(value.split()[0]) / 1024
     except OSError:
-        return None
-    return None
+        return {}
+    return parts
+
+
+def sample_memory(stack, now_s: float,
+                  parts: dict[str, list[tuple[float, dict[str, float]]]]) -> dict[str, float]:
+    """Each running process's VmRSS (MB); (now_s, its parts) are appended to `parts`."""
+    totals = {}
+    for name in stack.running:
+        sample = resident_mb(stack.pid(name))
+        parts.setdefault(name, []).append((now_s, sample))
+        totals[name] = sample.get('VmRSS', 0.0)
+    return totals
 
 
 def make_bag(args, bag: Path) -> None:
@@ -198,6 +213,8 @@ def main() -> int:
     stack = Stack(args.store, 'bag', use_sim_time=True, var_dir=args.out / 'var',
                   log_dir=args.out / 'logs')
     memory: list[tuple[float, dict[str, float]]] = []
+    # process -> (sim s, VmRSS parts), to say what grew
+    memory_parts: dict[str, list[tuple[float, dict[str, float]]]] = {}
     restarted_at: dict[str, float] = {}
     events: list[str] = []
     failed = None
@@ -233,8 +250,7 @@ def main() -> int:
                     stack.restart(name, lambda: set(probe.get_node_names()), spin)
                     restarted_at[name] = collector.sim_time_s
                 if now_s >= next_memory_s:
-                    memory.append((now_s, {name: resident_mb(stack.pid(name)) or 0.0
-                                           for name in stack.running}))
+                    memory.append((now_s, sample_memory(stack, now_s, memory_parts)))
                     next_memory_s += MEMORY_SAMPLE_S
                     print(f'  sim {now_s:6.0f} s / {duration_s:.0f}: {len(collector.receipts)} '
                           f'receipts, alerts {dict(alerts)}, stack RSS '
@@ -246,8 +262,8 @@ def main() -> int:
                     r.account_token for r in collector.receipts.values()}:
                 stack.check_alive()
                 spin(0.1)
-            memory.append((collector.sim_time_s, {name: resident_mb(stack.pid(name)) or 0.0
-                                                  for name in stack.running}))
+            memory.append((collector.sim_time_s, sample_memory(stack, collector.sim_time_s,
+                                                                 memory_parts)))
         except LaunchError as error:
             failed = str(error)
         finally:
@@ -306,6 +322,12 @@ def main() -> int:
         compared.append(growth <= MEMORY_TOLERANCE)
         print(f'  {name}: {baseline:.0f} MB at {since_s / 60:.0f} min -> {end:.0f} MB at the '
               f'end ({growth:+.1%})')
+        first = next(p for t_s, p in memory_parts[name] if t_s >= since_s)
+        last = memory_parts[name][-1][1]
+        if growth > MEMORY_TOLERANCE / 2:
+            print('    of which ' + ', '.join(
+                f'{key} {first.get(key, 0.0):.0f} -> {last.get(key, 0.0):.0f}'
+                for key in ('RssAnon', 'RssFile', 'RssShmem')))
 
     print('\nverdict')
     print(f'  every session not sent to review charged exactly: '

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from jwo_common.store_config import StoreConfig
-from jwo_fusion.attribution import (AttributionSettings, EventKind, ShelfActivity, attribute,
-                                    slot_front_points)
+from jwo_fusion.attribution import (AttributionSettings, EventKind, ItemCandidate,
+                                    ShelfActivity, attribute, slot_front_points)
 from jwo_fusion.carts import CartBook, CartRecord, CartSnapshot, Contribution
 from jwo_fusion.identity import Binding, EntryScan, IdentityBinder, Session
 from jwo_fusion.review import (ReviewDecisionData, ReviewQueue, ReviewReason, ReviewRequestData,
@@ -25,6 +25,9 @@ from jwo_fusion.tracker import (Detection, Tracker, TrackerEvents, TrackerSettin
 
 # Sessions less likely than this are not held for a review about the event.
 _HOLD_PROBABILITY = 0.05
+# A put-back is read from the shopper's cart only when the weight leaves the cart's products
+# at least this likely together; below it the weight says it was something else.
+_CARRIED_MIN_PROBABILITY = 0.05
 
 
 class AlertKind(enum.IntEnum):
@@ -227,6 +230,8 @@ class StoreFusion:
             self._mark_slots(activity, SlotOutcome.UNEXPLAINED)
             return outputs
 
+        if activity.kind == EventKind.PUT:
+            item = self._put_back_item(best_session, activity.candidates)
         reason = review_reason(best_probability, item.probability, self.settings.review)
         if reason is None and self._blind(activity):
             reason = ReviewReason.SENSOR
@@ -394,6 +399,20 @@ class StoreFusion:
                                     activity.settled_s if activity else self.now_s, track_id)
         if self.reviews.add(request):
             outputs.reviews.append(request)
+
+    def _put_back_item(self, session_id: str,
+                       candidates: Sequence[ItemCandidate]) -> ItemCandidate:
+        """What a put-back returned, knowing it came from the shopper's cart: of the weight's
+        candidates, those the cart holds enough of, renormalised. Near-identical weights (an
+        ale put back among the bread) are told apart this way. The weight's own ranking
+        stands when the cart explains too little of it (a foreign object, a wrong cart)."""
+        held = {line.sku: line.quantity for line in self.carts.cart(session_id).lines}
+        carried = [c for c in candidates if held.get(c.sku, 0) >= c.quantity]
+        total = sum(c.probability for c in carried)
+        if total < _CARRIED_MIN_PROBABILITY:
+            return candidates[0]
+        best = max(carried, key=lambda c: c.probability)
+        return replace(best, probability=best.probability / total)
 
     def _move_track(self, track_id: str, session_id: str, stamp_s: float,
                     outputs: FusionOutputs) -> None:

@@ -115,6 +115,22 @@ def test_a_group_shares_one_session_and_cart(config):
     assert store.cart('family') == {'GB-MILK-1L': 1}
 
 
+def test_a_put_back_of_near_identical_weight_is_read_from_the_shoppers_cart(config):
+    store = Store(config)
+    store.scan('alice')
+    alice = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11), (9, *AT_A11),
+                             (10, *AT_A12)))
+    store.run(8.0, {'alice': alice})
+    store.shelf('e1', 'a_11', sku='GB-ALE-500')
+    store.run(13.0, {'alice': alice})
+    # The weight alone prefers the slot's own product; alice carries no milk, but an ale.
+    out = store.fusion.on_shelf_activity(ShelfActivity(
+        'e2', 'shelf_a', ('a_12',), EventKind.PUT, store.t_s - 1.5, store.t_s - 0.3, 1038.0,
+        (ItemCandidate('GB-MILK-1L', 1, 0.62), ItemCandidate('GB-ALE-500', 1, 0.38))))
+    assert out.reviews == []
+    assert store.cart('alice') == {}
+
+
 def test_someone_who_did_not_scan_raises_an_alert_and_their_pick_too(config):
     store = Store(config)
     sneaky = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11)))

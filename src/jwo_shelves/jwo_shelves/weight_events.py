@@ -3,6 +3,10 @@
 Each plate (slot) is watched on its own, the way AIM3S and AutoCheckout do it: while the
 moving standard deviation over a short window (0.5 s at 60 Hz) is low the plate is at
 rest and its baseline slowly follows the readings, which absorbs the drift of the cell.
+A dropout (a NaN burst) inside a window leaves fewer readings to judge by; a plate may
+also settle on a second window, of the last 0.5 s worth of readings reaching back over the
+missing samples (at most one more window), so a plate that rests on both sides of a short
+dropout is seen settled without waiting for a whole new window after it.
 A burst of variance (a hand taking or placing something) or a jump of the mean away from
 the baseline starts an activity; once a whole window is quiet again the plate has
 settled, and the settled level minus the baseline before is the plate's weight change.
@@ -64,7 +68,8 @@ class DetectorSettings:
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)!r}')
         if not 0 < self.min_valid_fraction <= 1:
-            raise ValueError(f'min_valid_fraction must be in (0, 1], got {self.min_valid_fraction}')
+            raise ValueError('min_valid_fraction must be in (0, 1], got '
+                             f'{self.min_valid_fraction}')
 
 
 class Phase(enum.IntEnum):
@@ -125,6 +130,17 @@ class WeightEvent:
         return math.sqrt(sum(c.delta_stddev_g ** 2 for c in self.changes))
 
 
+@dataclass(frozen=True)
+class _Window:
+    """One window's statistics at one sample of one plate."""
+
+    mean: float
+    stddev: float
+    trend: float               # newer half's mean minus the mean; NaN: too few readings
+    readings: int              # for the trend's standard error
+    start_ns: int              # where the window starts
+
+
 @dataclass
 class _Pending:
     change: PlateChange
@@ -155,7 +171,8 @@ class ShelfWeightDetector:
         self._active_since_ns = np.zeros(count, dtype=np.int64)
         self._last_valid_ns = np.zeros(count, dtype=np.int64)
         self._seen = np.zeros(count, dtype=bool)
-        self._history: np.ndarray | None = None     # the last window-1 samples
+        self._history: np.ndarray | None = None     # the last 2 windows - 1 samples
+        self._history_stamps = np.zeros(0, dtype=np.int64)
         self._history_rate_hz = 0.0
         self._next_ns: int | None = None
         self._pending: list[_Pending] = []
@@ -188,21 +205,36 @@ class ShelfWeightDetector:
         stamps = batch.start_ns + np.round(np.arange(n) * period_ns).astype(np.int64)
         window = max(2, round(s.window_s * batch.sample_rate_hz))
         self._join_history(batch, window)
-        means, stddevs, trends, counts = self._window_stats(grams, valid, window)
-        self._history = np.concatenate([self._history, grams])[-(window - 1):]
+        # Only a plate that is moving may settle on a bridged window.
+        bridge = self._phase == _ACTIVE
+        timed, bridged = self._window_stats(grams, valid, stamps, window, period_ns, bridge)
+        means, stddevs, _, counts, _ = timed
+        self._history = np.concatenate([self._history, grams])[-(2 * window - 1):]
+        self._history_stamps = np.concatenate([self._history_stamps, stamps])[
+            -(2 * window - 1):]
         self._next_ns = batch.stamp_ns(n)
         self._forget_silent(valid, stamps)
 
-        decided = counts >= max(2, math.ceil(s.min_valid_fraction * window))
+        enough = max(2, math.ceil(s.min_valid_fraction * window))
+        decided = counts >= enough
+        # A missing sample brings no news: the bridged window it would end is the last one.
+        bridged_decided = np.zeros_like(decided)
+        if bridged is not None:
+            bridged_decided[:, bridge] = valid[:, bridge] & (bridged[3] >= enough)
+            # Back to all plates' columns, so rows and slots index both the same way.
+            bridged = tuple(_widen(column, bridge) for column in bridged)
         trigger, _, min_delta = self._thresholds(self._noise_var, window)
         calm = (stddevs <= trigger) & (np.abs(means - self._baseline_g) < min_delta)
         at_rest = (self._phase == _RESTING) & decided.all(axis=0) & calm.all(axis=0)
         self._follow_drift(at_rest, means[:, at_rest], stddevs[:, at_rest], period_ns)
-        for slot in np.flatnonzero(~at_rest & decided.any(axis=0)):
-            for row in np.flatnonzero(decided[:, slot]):
-                self._step(int(slot), int(stamps[row]), float(means[row, slot]),
-                           float(stddevs[row, slot]), float(trends[row, slot]), window,
-                           period_ns)
+        either = decided | bridged_decided
+        for slot in np.flatnonzero(~at_rest & either.any(axis=0)):
+            for row in np.flatnonzero(either[:, slot]):
+                windows = [_Window(*(float(column[row, slot]) for column in stats[:3]),
+                                   int(stats[3][row, slot]), int(stats[4][row, slot]))
+                           for stats, judged in ((timed, decided), (bridged, bridged_decided))
+                           if judged[row, slot]]
+                self._step(int(slot), int(stamps[row]), windows, window, period_ns)
         return self._release(int(stamps[-1]))
 
     def flush(self) -> list[WeightEvent]:
@@ -212,45 +244,80 @@ class ShelfWeightDetector:
     # ---- per-sample statistics, vectorised over samples and plates
     def _join_history(self, batch: LoadCellBatch, window: int) -> None:
         period_ns = 1e9 / batch.sample_rate_hz
-        fresh = np.full((window - 1, self.slot_count), np.nan)
+        kept = 2 * window - 1
+        fresh = np.full((kept, self.slot_count), np.nan)
         if self._history is None or self._history_rate_hz != batch.sample_rate_hz \
-                or self._history.shape[0] != window - 1:
+                or self._history.shape[0] != kept:
             self._history = fresh
         elif self._next_ns is not None and abs(batch.start_ns - self._next_ns) > 1.5 * period_ns:
             # Lost or out-of-order messages: the window must not join samples across the gap.
             self._history = fresh
+        if self._history is fresh:
+            self._history_stamps = np.zeros(kept, dtype=np.int64)
         self._history_rate_hz = batch.sample_rate_hz
 
-    def _window_stats(self, grams: np.ndarray, valid: np.ndarray, window: int):
-        """Mean, stddev and valid count of the window ending at each sample of the batch."""
-        history_valid = np.isfinite(self._history)
-        joined_valid = np.concatenate([history_valid, valid])
+    def _window_stats(self, grams: np.ndarray, valid: np.ndarray, stamps: np.ndarray,
+                      window: int, period_ns: float, bridge: np.ndarray):
+        """Per sample of the batch and plate, (mean, stddev, trend, readings, start stamp) of
+        the window of the last `window` samples (halves by time), and of the plates `bridge`
+        selects the same for the bridged window: the last `window` readings within the last
+        2 * `window` samples (halves by readings)."""
+        joined_valid = np.concatenate([np.isfinite(self._history), valid])
         joined = np.concatenate([self._history, grams])
         # Centre on a per-plate reading so the sum of squares keeps its precision.
         first_valid = joined[np.argmax(joined_valid, axis=0), np.arange(self.slot_count)]
         reference = np.where(np.isfinite(first_valid), first_valid, 0.0)
         centred = np.where(joined_valid, joined - reference, 0.0)
-        # Row 0 of the cumulative sums is zero: window sums are differences of two rows.
+        # Row k of the cumulative sums covers joined rows < k; row 0 is zero.
         stacked = np.zeros((joined.shape[0] + 1, 3, self.slot_count))
         stacked[1:, 0] = centred
         stacked[1:, 1] = centred * centred
         stacked[1:, 2] = joined_valid
         cumulative = np.cumsum(stacked, axis=0)
-        totals = cumulative[window:] - cumulative[:-window]
-        newer = cumulative[window:] - cumulative[window - window // 2:-(window // 2)]
-        window_sum, window_squares, window_count = totals[:, 0], totals[:, 1], totals[:, 2]
-        # Too few readings in either half (a dropout) tell nothing about a trend: NaN, so the
-        # plate waits for readings rather than settle on one half, which may still hold the
-        # end of the hand's force or a creep the other half would have shown.
+        ends = self._history.shape[0] + 1 + np.arange(grams.shape[0])
         needed = max(2, math.ceil(self.settings.min_valid_fraction * (window // 2)))
-        enough = (newer[:, 2] >= needed) & (totals[:, 2] - newer[:, 2] >= needed)
-        with np.errstate(all='ignore'):
-            mean = window_sum / window_count
-            trend = np.where(enough, newer[:, 0] / newer[:, 2] - mean, np.nan)
-            variance = window_squares / window_count - mean * mean
-            # Sample variance (n-1) so a short window does not look quieter than it is.
-            variance = np.maximum(variance, 0.0) * window_count / np.maximum(window_count - 1, 1)
-        return mean + reference, np.sqrt(variance), trend, window_count
+
+        def stats(at_end, at_start, at_newer, reference):
+            """From the cumulative sums at the window's end, start and newer half's start."""
+            totals, newer = at_end - at_start, at_end - at_newer
+            count, newer_count = totals[:, 2], newer[:, 2]
+            # Too few readings in either half tell nothing about a trend: NaN, so the plate
+            # waits for readings rather than settle on one half, which may still hold the
+            # end of the hand's force or a creep the other half would have shown.
+            enough = (newer_count >= needed) & (count - newer_count >= needed)
+            with np.errstate(all='ignore'):
+                mean = totals[:, 0] / count
+                trend = np.where(enough, newer[:, 0] / newer_count - mean, np.nan)
+                variance = totals[:, 1] / count - mean * mean
+                # Sample variance (n-1) so a short window does not look quieter than it is.
+                variance = np.maximum(variance, 0.0) * count / np.maximum(count - 1, 1)
+            return mean + reference, np.sqrt(variance), trend, count
+
+        at_end = cumulative[ends]
+        timed_start_ns = np.repeat((stamps - round((window - 1) * period_ns))[:, None],
+                                   self.slot_count, axis=1)
+        timed = (*stats(at_end, cumulative[ends - window], cumulative[ends - window // 2],
+                        reference), timed_start_ns)
+        if not bridge.any():
+            return timed, None
+        picked = cumulative[:, :, bridge]
+        readings = picked[:, 2]
+        total = readings[ends]
+        count = np.minimum(window, total - readings[np.maximum(ends - 2 * window, 0)])
+
+        def row_of(k: np.ndarray) -> np.ndarray:
+            """The first cumulative row that counts k readings."""
+            return (readings[:, None, :] < k[None, :, :]).sum(axis=0)
+
+        def gathered(rows: np.ndarray) -> np.ndarray:
+            return np.take_along_axis(picked, rows[:, None, :], axis=0)
+
+        joined_stamps = np.concatenate([self._history_stamps, stamps])
+        first_reading = np.clip(row_of(total - count + 1) - 1, 0, joined.shape[0] - 1)
+        bridged = (*stats(at_end[:, :, bridge], gathered(row_of(total - count)),
+                          gathered(row_of(total - count // 2)), reference[bridge]),
+                   joined_stamps[first_reading])
+        return timed, bridged
 
     def _forget_silent(self, valid: np.ndarray, stamps: np.ndarray) -> None:
         """A plate silent longer than max_gap_s re-learns its baseline: what happened to
@@ -289,48 +356,59 @@ class ShelfWeightDetector:
         self._baseline_g[plates] = carried * self._baseline_g[plates] + weights @ means
         self._noise_var[plates] = carried * self._noise_var[plates] + weights @ (stddevs ** 2)
 
-    def _step(self, slot: int, stamp_ns: int, mean: float, stddev: float, trend: float,
-              window: int, period_ns: float) -> None:
+    def _step(self, slot: int, stamp_ns: int, windows: list[_Window], window: int,
+              period_ns: float) -> None:
+        """`windows`: the sample's judged windows, the timed one first."""
         s = self.settings
         trigger, settle, min_delta = self._thresholds(self._noise_var[slot], window)
         phase = self._phase[slot]
         baseline = self._baseline_g[slot]
+        first = windows[0]
         if phase == _LEARNING:
             # The noise level is learnt here too, or a cell noisier than the first guess
             # would never look settled enough to start.
-            self._follow_drift([slot], np.array([[mean]]), np.array([[stddev]]), period_ns)
-            if stddev <= settle:
+            self._follow_drift([slot], np.array([[first.mean]]), np.array([[first.stddev]]),
+                               period_ns)
+            if first.stddev <= settle:
                 self._phase[slot] = _RESTING
-                self._baseline_g[slot] = mean
+                self._baseline_g[slot] = first.mean
         elif phase == _RESTING:
-            if stddev > trigger or abs(mean - baseline) >= min_delta:
+            if first.stddev > trigger or abs(first.mean - baseline) >= min_delta:
                 self._phase[slot] = _ACTIVE
                 self._active_since_ns[slot] = stamp_ns
             else:
-                self._follow_drift([slot], np.array([[mean]]), np.array([[stddev]]), period_ns)
+                self._follow_drift([slot], np.array([[first.mean]]),
+                                   np.array([[first.stddev]]), period_ns)
         elif stamp_ns - self._active_since_ns[slot] > s.max_active_s * 1e9:
             # Never settling is a cell that became noisier (a compressor started nearby),
             # not a shopper: learn the plate again rather than stay blind on it.
             self._phase[slot] = _LEARNING
         else:
-            window_start_ns = stamp_ns - round((window - 1) * period_ns)
-            steady = abs(trend) <= max(s.min_settle_trend_g, s.settle_trend_sigmas
-                                       * math.sqrt(self._noise_var[slot] / window))
-            if stddev <= settle and steady and window_start_ns >= self._active_since_ns[slot]:
-                # The first quiet window still holds the fading end of the hand's force at its
-                # older end, which pulls its mean towards the level before; its newer half is
-                # past it (a +1 g lean on the hard simulator scenarios otherwise).
-                after = mean + trend
-                if abs(after - baseline) >= min_delta:
-                    self._pending.append(_Pending(PlateChange(
-                        slot=slot, started_ns=int(self._active_since_ns[slot]),
-                        settled_ns=window_start_ns, detected_ns=stamp_ns,
-                        before_g=float(baseline), after_g=after,
-                        delta_stddev_g=math.sqrt(self._noise_var[slot]
-                                                 * (1.0 / window + 1.0 / (window // 2)))),
-                        waiting_since_ns=stamp_ns))
-                self._phase[slot] = _RESTING
-                self._baseline_g[slot] = after
+            for quiet in windows:
+                steady = abs(quiet.trend) <= max(
+                    s.min_settle_trend_g,
+                    s.settle_trend_sigmas * math.sqrt(self._noise_var[slot] / quiet.readings))
+                if quiet.stddev <= settle and steady and \
+                        quiet.start_ns >= self._active_since_ns[slot]:
+                    self._settle(slot, stamp_ns, quiet, min_delta)
+                    return
+
+    def _settle(self, slot: int, stamp_ns: int, quiet: _Window, min_delta: float) -> None:
+        # The first quiet window still holds the fading end of the hand's force at its older
+        # end, which pulls its mean towards the level before; its newer half is past it (a
+        # +1 g lean on the hard simulator scenarios otherwise).
+        after = quiet.mean + quiet.trend
+        baseline = self._baseline_g[slot]
+        if abs(after - baseline) >= min_delta:
+            self._pending.append(_Pending(PlateChange(
+                slot=slot, started_ns=int(self._active_since_ns[slot]),
+                settled_ns=quiet.start_ns, detected_ns=stamp_ns,
+                before_g=float(baseline), after_g=after,
+                delta_stddev_g=math.sqrt(self._noise_var[slot]
+                                         * (1.0 / quiet.readings + 2.0 / quiet.readings))),
+                waiting_since_ns=stamp_ns))
+        self._phase[slot] = _RESTING
+        self._baseline_g[slot] = after
 
     # ---- grouping touching plates
     def _release(self, now_ns: int | None) -> list[WeightEvent]:
@@ -383,6 +461,13 @@ class ShelfWeightDetector:
                         self._active_since_ns[neighbour] <= latest_settle + gap_ns:
                     return True
         return False
+
+
+def _widen(column: np.ndarray, selected: np.ndarray) -> np.ndarray:
+    """A [sample][selected plate] array as [sample][plate], zero elsewhere."""
+    wide = np.zeros((column.shape[0], selected.shape[0]), dtype=column.dtype)
+    wide[:, selected] = column
+    return wide
 
 
 def _overlap(a: PlateChange, b: PlateChange, gap_ns: float) -> bool:

@@ -234,3 +234,18 @@ def test_readings_back_after_a_dropout_must_show_the_plate_steady_before_it_sett
     _, events = run(signal)
     assert [e.slots for e, _ in events] == [(1,)]
     assert events[0][0].delta_g == pytest.approx(-455, abs=2.5)
+
+
+def test_a_plate_resting_on_both_sides_of_a_dropout_settles_before_the_next_hand():
+    # 0.3 s of rest, 0.35 s without readings, 0.25 s of rest, then the next pick: no window
+    # of 0.5 s of samples holds enough rest on both its halves, 0.5 s of readings does.
+    signal = resting(7, [2000, 1500, 1000, 500], noise_g=3.0)
+    hand(signal, 1, 1.5, 0.8, 400)
+    signal[at(1.9):, 1] -= 455
+    hand(signal, 1, 3.2, 0.8, 400)
+    signal[at(3.6):, 1] -= 455
+    signal[at(2.6):at(2.95), 1] = np.nan
+    _, events = run(signal)
+    assert [e.slots for e, _ in events] == [(1,), (1,)]
+    assert [e.delta_g for e, _ in events] == [pytest.approx(-455, abs=3.0)] * 2
+    assert events[0][0].detected_ns <= at(3.2) * 1e9 / RATE_HZ

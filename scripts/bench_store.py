@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -211,12 +212,19 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
     try:
         stack.start(lambda: set(probe.get_node_names()), spin)
         cpu_before = {name: cpu_seconds(stack.pid(name)) for name in stack.running}
+        bench_cpu_before = cpu_seconds(os.getpid())
         started = time.monotonic()
+        # The player is the only child that ends meanwhile: the reaped children's CPU is its.
+        reaped_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         player = play_bag(bag, 1.0, out / 'logs' / 'bag_play.log')
         while player.poll() is None:
             stack.check_alive()
             spin(0.05)
         played_s = time.monotonic() - started
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+        player_cpu = (reaped.ru_utime + reaped.ru_stime - reaped_before.ru_utime
+                      - reaped_before.ru_stime) / played_s
+        bench_cpu = cpu_seconds(os.getpid()) - bench_cpu_before
         cpu = {name: (cpu_seconds(stack.pid(name)) - cpu_before[name]) / played_s
                for name in stack.running}
         settle = time.monotonic() + 20
@@ -232,7 +240,7 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
     p95_lag = float(np.percentile(lags, 95)) if lags else float('inf')
     return {'frames': frame_share, 'detected': detected[0] / expected_frames,
             'lag': percentiles(lags), 'cpu': sum(cpu.values()),
-            'cpu_by_process': cpu,
+            'cpu_by_process': cpu, 'player_cpu': player_cpu, 'bench_cpu': bench_cpu / played_s,
             'keeps_up': frame_share >= 0.95 and p95_lag < 0.5,
             'pick_cart': percentiles(cart_latency), 'exit_charge': percentiles(charge_latency)}
 
@@ -278,8 +286,9 @@ def main() -> int:
                 print(f'  frames the detection nodes handled (their diagnostics): '
                       f'{result["detected"]:.1%}', flush=True)
                 print('  CPU cores by process: ' + ', '.join(
-                    f'{name} {cores:.2f}' for name, cores in result['cpu_by_process'].items()),
-                    flush=True)
+                    f'{name} {cores:.2f}' for name, cores in result['cpu_by_process'].items())
+                    + f'; outside the stack: bag player {result["player_cpu"]:.2f}, this '
+                    f'bench {result["bench_cpu"]:.2f}', flush=True)
     finally:
         executor.shutdown()
         probe.destroy_node()

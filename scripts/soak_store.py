@@ -130,14 +130,23 @@ class FaultInjector:
 
 
 def resident_mb(pid: int) -> dict[str, float]:
-    """VmRSS and its parts (RssAnon: the process's own heap; RssFile: mapped libraries and
-    files; RssShmem: shared memory such as DDS's transport segments), in MB; {} if gone."""
+    """VmRSS and its parts (RssAnon: the process's own memory; RssFile: mapped libraries and
+    files; RssShmem: shared memory such as DDS's transport segments), in MB; {} if gone.
+    'MainHeap' is the part of RssAnon in the main thread's malloc heap (Python, numpy and
+    whatever the executor's thread allocates); the rest of RssAnon is other threads' arenas
+    (DDS's threads) and large blocks malloc maps on their own."""
     parts = {}
     try:
         for line in Path(f'/proc/{pid}/status').read_text().splitlines():
             key, _, value = line.partition(':')
             if key in ('VmRSS', 'RssAnon', 'RssFile', 'RssShmem'):
                 parts[key] = int(value.split()[0]) / 1024
+        in_heap = False
+        for line in Path(f'/proc/{pid}/smaps').read_text().splitlines():
+            if not line[:1].isupper():          # a mapping's first line: address range ...
+                in_heap = line.rstrip().endswith('[heap]')
+            elif in_heap and line.startswith('Rss:'):
+                parts['MainHeap'] = int(line.split()[1]) / 1024
     except OSError:
         return {}
     return parts
@@ -327,7 +336,7 @@ def main() -> int:
         if growth > MEMORY_TOLERANCE / 2:
             print('    of which ' + ', '.join(
                 f'{key} {first.get(key, 0.0):.0f} -> {last.get(key, 0.0):.0f}'
-                for key in ('RssAnon', 'RssFile', 'RssShmem')))
+                for key in ('RssAnon', 'MainHeap', 'RssFile', 'RssShmem')))
 
     print('\nverdict')
     print(f'  every session not sent to review charged exactly: '

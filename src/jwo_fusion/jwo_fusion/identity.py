@@ -66,14 +66,20 @@ class IdentityBinder:
     """Pairs entry scans with the tracks born at their gate.
 
     A track born within [-scan_before_s, scan_after_s] of a scan (the window grows by
-    `party_lag_s` per extra party member) pairs with the scan nearest in time at once. One
-    that no scan is near waits `scan_before_s` for its scan to arrive, then takes the
-    nearest scan still open within `late_scan_s` before it (a shopper who lingered at the
-    gate), with lower confidence; failing that, it entered without scanning.
+    `party_lag_s` per extra party member) pairs with the scan nearest in time, once no nearer
+    partner can still turn up: neither a track born nearer the scan nor a scan nearer the
+    track's birth, allowing `report_delay_s` for either to reach us. (Pairing at once gave a
+    companion who walked in after their party's scan the next shopper's scan, and every
+    shopper after them the scan of the one behind.) A track that no scan is near waits
+    `scan_before_s` for its scan to arrive, then takes the nearest scan still open within
+    `late_scan_s` before it (a shopper who lingered at the gate), with lower confidence;
+    failing that, it entered without scanning.
     """
 
     def __init__(self, scan_before_s: float = 2.0, scan_after_s: float = 3.0,
-                 party_lag_s: float = 1.5, late_scan_s: float = 15.0):
+                 party_lag_s: float = 1.5, late_scan_s: float = 15.0,
+                 report_delay_s: float = 0.5):
+        self._report_delay_s = report_delay_s
         self._scan_before_s = scan_before_s
         self._scan_after_s = scan_after_s
         self._party_lag_s = party_lag_s
@@ -101,7 +107,8 @@ class IdentityBinder:
         """Late pairings, and the tracks no scan claimed in time (entered without scanning)."""
         bindings = self._pair(now_s)
         unclaimed = [w.track_id for w in self._waiting
-                     if now_s - w.born_s > self._scan_before_s and not self._late_scans(w)]
+                     if now_s - w.born_s > self._scan_before_s and not self._late_scans(w)
+                     and not any(self._near(entry[0], w) for entry in self._open_scans)]
         self._unscanned.update((w.track_id, w) for w in self._waiting
                                if w.track_id in unclaimed)
         self._waiting = [w for w in self._waiting if w.track_id not in unclaimed]
@@ -180,33 +187,58 @@ class IdentityBinder:
     def _pair(self, now_s: float) -> list[Binding]:
         bindings = []
         while True:
-            options = [(abs(w.born_s - entry[0].stamp_s), False, w, entry)
-                       for w in self._waiting for entry in self._open_scans
-                       if self._near(entry[0], w)]
-            if not options:
-                options = [(w.born_s - entry[0].stamp_s, True, w, entry)
-                           for w in self._waiting if now_s - w.born_s > self._scan_before_s
-                           for entry in self._late_scans(w)]
-            if not options:
-                return bindings
-            _, late, waiting, entry = min(options, key=lambda option: option[0])
-            scan, places = entry
-            rivals = [w for w in self._waiting if self._near(scan, w)] or [waiting]
-            sessions_near = sum(1 for other, _ in self._open_scans if self._near(other, waiting))
-            # Several scans near in time, or more people than places: the nearest is a guess.
-            if late:
-                confidence = 0.5
-            elif sessions_near <= 1:
-                confidence = min(1.0, places / len(rivals))
+            near = sorted(((abs(w.born_s - entry[0].stamp_s), w, entry)
+                           for w in self._waiting for entry in self._open_scans
+                           if self._near(entry[0], w)), key=lambda option: option[0])
+            if near:
+                chosen = self._settled_option(near, now_s)
+                if chosen is None:
+                    return bindings
+                waiting, entry, late = *chosen, False
             else:
-                confidence = 1.0 / max(sessions_near, len(rivals))
-            self._waiting.remove(waiting)
-            entry[1] -= 1
-            if entry[1] == 0:
-                self._open_scans.remove(entry)
-            session = self.sessions[scan.session_id]
-            session.track_ids.append(waiting.track_id)
-            self.session_of_track[waiting.track_id] = scan.session_id
-            self.confidence_of_track[waiting.track_id] = confidence
-            bindings.append(Binding(waiting.track_id, scan.session_id, scan.account_token,
-                                    confidence, tuple(w.track_id for w in rivals)))
+                late_options = [(w.born_s - entry[0].stamp_s, w, entry) for w in self._waiting
+                                if now_s - w.born_s > self._scan_before_s
+                                for entry in self._late_scans(w)]
+                if not late_options:
+                    return bindings
+                _, waiting, entry = min(late_options, key=lambda option: option[0])
+                late = True
+            bindings.append(self._bind(waiting, entry, late))
+
+    def _settled_option(self, near: list, now_s: float):
+        """The nearest (track, scan) pair that no nearer partner of either can still join,
+        skipping pairs whose track or scan a nearer, still open pair holds."""
+        held_tracks: set[str] = set()
+        places_held: dict[str, int] = {}
+        for gap_s, waiting, entry in near:
+            scan, places = entry
+            if waiting.track_id in held_tracks or \
+                    places_held.get(scan.session_id, 0) >= places:
+                continue
+            if now_s >= max(scan.stamp_s, waiting.born_s) + gap_s + self._report_delay_s:
+                return waiting, entry
+            held_tracks.add(waiting.track_id)
+            places_held[scan.session_id] = places_held.get(scan.session_id, 0) + 1
+        return None
+
+    def _bind(self, waiting: _WaitingTrack, entry: list, late: bool) -> Binding:
+        scan, places = entry
+        rivals = [w for w in self._waiting if self._near(scan, w)] or [waiting]
+        sessions_near = sum(1 for other, _ in self._open_scans if self._near(other, waiting))
+        # Several scans near in time, or more people than places: the nearest is a guess.
+        if late:
+            confidence = 0.5
+        elif sessions_near <= 1:
+            confidence = min(1.0, places / len(rivals))
+        else:
+            confidence = 1.0 / max(sessions_near, len(rivals))
+        self._waiting.remove(waiting)
+        entry[1] -= 1
+        if entry[1] == 0:
+            self._open_scans.remove(entry)
+        session = self.sessions[scan.session_id]
+        session.track_ids.append(waiting.track_id)
+        self.session_of_track[waiting.track_id] = scan.session_id
+        self.confidence_of_track[waiting.track_id] = confidence
+        return Binding(waiting.track_id, scan.session_id, scan.account_token, confidence,
+                       tuple(w.track_id for w in rivals))

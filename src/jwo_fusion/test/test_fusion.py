@@ -131,6 +131,24 @@ def test_a_put_back_of_near_identical_weight_is_read_from_the_shoppers_cart(conf
     assert store.cart('alice') == {}
 
 
+def test_a_companion_who_came_in_after_a_scan_does_not_take_the_next_shoppers_scan(config):
+    # Ann's code did not say she brought her son; he waited in the gate's window for a scan
+    # when Bob scanned, but Bob, seen right after his scan, is the nearer match.
+    store = Store(config)
+    store.scan('ann')
+    ann = (0.0, 99.0, path((0, *ENTRY_XY), (0.5, *ENTRY_XY), (3, 8.0, 3.0)))
+    son = (0.9, 99.0, path((0.9, *ENTRY_XY), (1.2, *ENTRY_XY), (3.5, 6.0, 4.0)))
+    bob = (2.6, 99.0, path((2.6, *ENTRY_XY), (3.0, *ENTRY_XY), (7, *AT_A11)))
+    people = {'ann': ann, 'son': son, 'bob': bob}
+    store.run(2.5, people)
+    store.scan('bob')
+    store.run(9.0, people)
+    assert [a.kind for a in store.all('alerts')] == [AlertKind.SECURITY]
+    store.shelf('e1', 'a_11')
+    assert store.cart('bob') == {'GB-MILK-1L': 1}
+    assert store.cart('ann') == {}
+
+
 def test_someone_who_did_not_scan_raises_an_alert_and_their_pick_too(config):
     store = Store(config)
     sneaky = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11)))

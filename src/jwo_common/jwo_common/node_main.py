@@ -10,17 +10,19 @@ from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
-from jwo_common.memory import TRIM_PERIOD_S, release_free_memory
+from jwo_common.memory import TRIM_PERIOD_S, bound_heap_growth, release_free_memory
 from jwo_common.store_config import StoreConfigError
 
 
 def run_nodes(factories: list[Callable[[], Node]], args: list[str] | None = None) -> int:
     """Creates the nodes in one process (one executor) and spins until Ctrl-C or shutdown,
-    handing freed heap memory back to the system every `TRIM_PERIOD_S`.
+    with large blocks kept out of the heap and freed heap memory handed back to the system
+    every `TRIM_PERIOD_S`.
 
     Returns the process exit code: 0 on a clean stop, 1 when a node could not start
     (its reason is printed on one line, e.g. a broken store config).
     """
+    bound_heap_growth()
     rclpy.init(args=args)
     nodes: list[Node] = []
     try:

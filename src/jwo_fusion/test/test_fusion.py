@@ -89,14 +89,20 @@ def test_a_scan_binds_the_shopper_and_their_pick_goes_to_their_cart(config):
     assert out.carts[-1].revision == 1 and not out.carts[-1].pending_review
 
 
-def test_a_put_back_to_another_slot_takes_the_item_off_the_cart(config):
+def alice_picks_at_a11_then_stands_at_a12(config, **pick) -> Store:
+    """Alice takes `pick` (Store.shelf's options) at a_11, then stands in front of a_12."""
     store = Store(config)
     store.scan('alice')
     alice = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11), (9, *AT_A11),
                              (10, *AT_A12)))
     store.run(8.0, {'alice': alice})
-    store.shelf('e1', 'a_11', quantity=2)
+    store.shelf('e1', 'a_11', **pick)
     store.run(13.0, {'alice': alice})
+    return store
+
+
+def test_a_put_back_to_another_slot_takes_the_item_off_the_cart(config):
+    store = alice_picks_at_a11_then_stands_at_a12(config, quantity=2)
     store.shelf('e2', 'a_12', kind=EventKind.PUT)
     assert store.cart('alice') == {'GB-MILK-1L': 1}
     assert store.all('carts')[-1].revision == 2
@@ -116,13 +122,7 @@ def test_a_group_shares_one_session_and_cart(config):
 
 
 def test_a_put_back_of_near_identical_weight_is_read_from_the_shoppers_cart(config):
-    store = Store(config)
-    store.scan('alice')
-    alice = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11), (9, *AT_A11),
-                             (10, *AT_A12)))
-    store.run(8.0, {'alice': alice})
-    store.shelf('e1', 'a_11', sku='GB-ALE-500')
-    store.run(13.0, {'alice': alice})
+    store = alice_picks_at_a11_then_stands_at_a12(config, sku='GB-ALE-500')
     # The weight alone prefers the slot's own product; alice carries no milk, but an ale.
     out = store.fusion.on_shelf_activity(ShelfActivity(
         'e2', 'shelf_a', ('a_12',), EventKind.PUT, store.t_s - 1.5, store.t_s - 0.3, 1038.0,

@@ -6,7 +6,7 @@ share of sessions sent to human review.
     .venv/bin/python scripts/eval_fusion.py                      # 20 shoppers, 3 seeds
     .venv/bin/python scripts/eval_fusion.py --shoppers 10 --seeds 1 --difficulty medium
 
-Scenarios and shopper motion come from jwo_sim (`generate_scenario`, `plan_shopper`).
+Scenarios and shopper motion come from jwo_sim (`generate_scenario`, `plan_shoppers`).
 Input: the camera detector does not run on simulator images yet, so detections are
 SYNTHESISED from the ground-truth trajectories (jwo_fusion.synthetic_detections: noise,
 misses, merged blobs in crowds, false positives, missed reaches) and shelf events from the
@@ -34,7 +34,7 @@ from jwo_fusion.review import ReviewReason
 from jwo_fusion.synthetic_detections import CameraView, DetectionNoise, synthesise_frame
 from jwo_fusion.tracker import TrackState
 from jwo_sim.scenario import generate_scenario
-from jwo_sim.shoppers import FOLLOW_LAG_S, plan_shopper
+from jwo_sim.shoppers import FOLLOW_LAG_S, plan_shoppers
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_RATE_HZ = 10.0
@@ -70,7 +70,7 @@ def run_scenario(config, seed: int, n_shoppers: int, duration_s: float, difficul
                  noise: DetectionNoise) -> dict:
     rng = np.random.default_rng(seed)
     scenario = generate_scenario(config, seed, n_shoppers, duration_s, difficulty)
-    plans = [plan_shopper(config, shopper) for shopper in scenario.shoppers]
+    plans = plan_shoppers(config, scenario.shoppers)
     people = [Person(f'{s.account_token}/{m}', s.account_token, plan, m,
                      plan.arrival_s + m * FOLLOW_LAG_S, exit_time(config, plan, m),
                      float(plan.keyframe_t_s[-1]) + m * FOLLOW_LAG_S)

@@ -336,6 +336,7 @@ def generate_scenario(config: StoreConfig, seed: int, n_shoppers: int, duration_
         return slots[int(rng.integers(len(slots)))]
 
     shoppers = []
+    standing = []       # the reaches of the shoppers so far: where they stand, and when
     arrivals = np.sort(rng.uniform(0, duration_s * spread, n_shoppers))
     # One code at a time at the entry scanner: its turnstile admits a party every few seconds.
     for index in range(1, n_shoppers):
@@ -365,14 +366,16 @@ def generate_scenario(config: StoreConfig, seed: int, n_shoppers: int, duration_
                           bodies=[_random_body(body_rng) for _ in range(party)])
         # Drop trailing visits until the shopper is out in time; a put always comes after
         # its pick, so dropping from the end never leaves a put of something not carried.
-        while visits and plan_shopper(config, shopper).exit_s > duration_s - 1.0:
+        while visits and plan_shopper(config, shopper, standing).exit_s > duration_s - 1.0:
             dropped = visits.pop()
             if dropped.kind == 'pick':
                 remaining[dropped.slot_id] += dropped.quantity
             shopper = shopper.model_copy(update={'visits': list(visits)})
-        if plan_shopper(config, shopper).exit_s > duration_s - 1.0:
+        plan = plan_shopper(config, shopper, standing)
+        if plan.exit_s > duration_s - 1.0:
             continue
         shoppers.append(shopper)
+        standing.extend(plan.reaches)
     return Scenario(store_config=str(store_config_path or config.source_path), seed=seed,
                     duration_s=duration_s, initial_stock=stock, shoppers=shoppers,
                     faults=profile['faults'],

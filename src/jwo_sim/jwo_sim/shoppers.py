@@ -5,21 +5,25 @@ A shopper enters at the centre of the first entry gate zone at `arrival_s`, walk
 footprints grown by `CLEARANCE_M`) to stand in front of each visited slot (the shelf's -y
 side, `STAND_OFF_M` out from the front, in `map` via `jwo_common.frames.shelf_to_map`),
 reaches in, dwells, and finally leaves through the centre of the first exit gate zone.
+Shoppers keep `PERSONAL_SPACE_M` from anyone already standing at a shelf (planned in
+arrival order): a later one stands beside them, or waits where they are until a place is free.
 Party members follow the leader along the same path, `FOLLOW_LAG_S` behind while walking,
 and wait rather than step closer than `FOLLOW_GAP_M` to a member ahead of them, so two
 bodies do not stand in one spot (they may still brush past when the leader walks back
 through them).
 
-    plan = plan_shopper(config, shopper)
-    plan.reaches[0].t_press_start_s, plan.exit_s
-    x_m, y_m = plan.position(np.array([12.0, 12.5]))
+    plans = plan_shoppers(config, scenario.shoppers)
+    plans[0].reaches[0].t_press_start_s, plans[0].exit_s
+    x_m, y_m = plans[0].position(np.array([12.0, 12.5]))
 """
 
 from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +42,9 @@ FOLLOW_LAG_S = 0.8       # party members walk this far behind each other
 FOLLOW_GAP_M = 0.6       # ... and wait rather than come closer than this to one ahead
 FOLLOW_STEP_S = 0.05     # time step of the followers' walk
 CATCH_UP = 1.3           # a follower who waited walks this much faster to catch up
+# Shoppers stand at least this far apart at the shelves (shoulder to shoulder); one who
+# finds a slot's place taken stands this far to its side, still within arm's reach.
+PERSONAL_SPACE_M = 0.55
 
 
 def press_duration_s(quantity: int) -> float:
@@ -186,6 +193,10 @@ class _FloorPlan:
                     if self._on_floor(point[0], point[1]):
                         self._corners.append((float(point[0]), float(point[1])))
 
+    def walkable(self, point: tuple[float, float]) -> bool:
+        """On the floor and clear of every grown shelf footprint."""
+        return self._on_floor(*point) and self._clear(point, point)
+
     def _on_floor(self, x: float, y: float) -> bool:
         floor = self._floor
         return floor.min_x <= x <= floor.max_x and floor.min_y <= y <= floor.max_y
@@ -250,8 +261,21 @@ def _zone_centre(zone) -> tuple[float, float]:
     return ((zone.min_x + zone.max_x) / 2, (zone.min_y + zone.max_y) / 2)
 
 
-def plan_shopper(config: StoreConfig, shopper: Shopper) -> ShopperPlan:
-    """The shopper's whole visit: entry, every reach in order, exit. Pure function."""
+def plan_shoppers(config: StoreConfig, shoppers: Sequence[Shopper]) -> list[ShopperPlan]:
+    """Every shopper's plan (in the order given), each planned in arrival order to keep
+    clear of the places where earlier ones stand."""
+    plans: dict[int, ShopperPlan] = {}
+    standing: list[Reach] = []
+    for index in sorted(range(len(shoppers)), key=lambda i: shoppers[i].arrival_s):
+        plans[index] = plan_shopper(config, shoppers[index], standing)
+        standing.extend(plans[index].reaches)
+    return [plans[index] for index in range(len(shoppers))]
+
+
+def plan_shopper(config: StoreConfig, shopper: Shopper,
+                 standing: Sequence[Reach] = ()) -> ShopperPlan:
+    """The shopper's whole visit: entry, every reach in order, exit, keeping clear of where
+    others stand (`standing`: their reaches). Pure function."""
     floor_plan = _FloorPlan(config)
     slots = {slot.id: (shelf, slot) for shelf in config.shelves for slot in shelf.slots}
     position = _zone_centre(config.gates_of_kind('entry')[0].zone)
@@ -269,9 +293,17 @@ def plan_shopper(config: StoreConfig, shopper: Shopper) -> ShopperPlan:
 
     for index, visit in enumerate(shopper.visits):
         shelf, slot = slots[visit.slot_id]
-        walk_to(slot_standing_point(shelf, slot.x_m))
+        press_s = press_duration_s(visit.quantity)
+        spot, depart_s = _free_place(floor_plan, shelf, slot.x_m, position, t_s,
+                                     shopper.walking_speed_mps,
+                                     REACH_DELAY_S + press_s + visit.dwell_s, standing)
+        if depart_s > t_s:
+            t_s = depart_s
+            times.append(t_s)
+            points.append(position)
+        walk_to(spot)
         press_start = t_s + REACH_DELAY_S
-        press_end = press_start + press_duration_s(visit.quantity)
+        press_end = press_start + press_s
         leave = press_end + visit.dwell_s
         reaches.append(Reach(index, shelf.id, slot.id, position[0], position[1], t_s,
                              press_start, press_end, leave))
@@ -281,3 +313,30 @@ def plan_shopper(config: StoreConfig, shopper: Shopper) -> ShopperPlan:
     walk_to(_zone_centre(config.gates_of_kind('exit')[0].zone))
     return ShopperPlan(np.array(times), np.array(points), tuple(reaches), shopper.party_size,
                        shopper.walking_speed_mps)
+
+
+def _free_place(floor_plan: _FloorPlan, shelf: Shelf, slot_x_m: float,
+                start: tuple[float, float], start_s: float, speed_mps: float, stay_s: float,
+                standing: Sequence[Reach]) -> tuple[tuple[float, float], float]:
+    """Where to stand for a slot, and when to set off from `start` to get there: in front
+    of the slot, else beside that place, at the first moment one of them is free of others
+    for `stay_s` (waiting at `start` until then)."""
+    places = [slot_standing_point(shelf, slot_x_m + side * PERSONAL_SPACE_M)
+              for side in (0, 1, -1)]
+    places = [places[0]] + [p for p in places[1:] if floor_plan.walkable(p)]
+    walk_s = [sum(math.dist(a, b) for a, b in itertools.pairwise(floor_plan.path(start, p)))
+              / speed_mps for p in places]
+    nearby = [[r for r in standing if math.dist(p, (r.x_m, r.y_m)) < PERSONAL_SPACE_M - 1e-6]
+              for p in places]
+    depart_s = start_s
+    for _ in range(len(standing) + 1):
+        busy_until = []
+        for place, walk, others in zip(places, walk_s, nearby):
+            arrive_s = depart_s + walk
+            clashes = [r.t_leave_s for r in others
+                       if r.t_arrive_s < arrive_s + stay_s and arrive_s < r.t_leave_s]
+            if not clashes:
+                return place, depart_s
+            busy_until.append(max(clashes) - walk)
+        depart_s = max(depart_s, min(busy_until))
+    return places[0], depart_s

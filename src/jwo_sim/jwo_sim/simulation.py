@@ -25,7 +25,7 @@ import numpy as np
 from jwo_common.store_config import StoreConfig
 from jwo_sim.load_cells import ShelfEventTruth, ShelfSignal, simulate_load_cells
 from jwo_sim.scenario import Scenario, ScenarioError, check_scenario
-from jwo_sim.shoppers import ShopperPlan, plan_shopper
+from jwo_sim.shoppers import ShopperPlan, plan_shoppers
 
 TRAJECTORY_RATE_HZ = 10.0
 
@@ -85,7 +85,7 @@ def simulate(config: StoreConfig, scenario: Scenario,
     """Runs the scenario; ScenarioError (naming `source`) if it does not fit the store or a
     shopper is still inside at the end."""
     check_scenario(scenario, config, source)
-    plans = [plan_shopper(config, shopper) for shopper in scenario.shoppers]
+    plans = plan_shoppers(config, scenario.shoppers)
     late = [f'shoppers[{i}]: leaves at {plan.exit_s:.1f} s, after duration_s '
             f'{scenario.duration_s}' for i, plan in enumerate(plans)
             if plan.exit_s > scenario.duration_s]

@@ -9,7 +9,8 @@ from jwo_common.frames import shelf_to_map
 from jwo_common.store_config import load_store_config
 from jwo_sim.load_cells import load_cell_batches
 from jwo_sim.scenario import generate_scenario
-from jwo_sim.shoppers import CLEARANCE_M, FOLLOW_GAP_M, FOLLOW_LAG_S, slot_standing_point
+from jwo_sim.shoppers import (CLEARANCE_M, FOLLOW_GAP_M, FOLLOW_LAG_S, PERSONAL_SPACE_M,
+                              slot_standing_point)
 from jwo_sim.simulation import simulate
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,8 +41,10 @@ def test_shoppers_walk_from_entry_to_exit_around_shelves(result):
         for reach in plan.reaches:
             shelf = config.shelf(reach.shelf_id)
             slot = next(s for s in shelf.slots if s.id == reach.slot_id)
-            at_press = plan.position(np.array([reach.t_press_start_s]))
-            assert np.allclose(np.ravel(at_press), slot_standing_point(shelf, slot.x_m))
+            at_press = np.ravel(plan.position(np.array([reach.t_press_start_s])))
+            # In front of the slot, or beside that place when another shopper stands there.
+            assert any(np.allclose(at_press, slot_standing_point(shelf, slot.x_m + side))
+                       for side in (0.0, PERSONAL_SPACE_M, -PERSONAL_SPACE_M))
 
 
 def test_plate_weight_changes_match_true_events(result):
@@ -142,3 +145,18 @@ def test_party_members_never_step_closer_than_the_gap():
             moved_closer = (steps > 1e-9) & (gap_after < FOLLOW_GAP_M - 1e-6) \
                 & (gap_after < gap_before - 1e-9)
             assert not moved_closer.any()
+
+
+def test_shoppers_at_one_shelf_stand_apart():
+    config = load_store_config(ROOT / 'config' / 'london' / 'store.yaml')
+    # Hard: half the visits go to one crowded shelf.
+    result = simulate(config, generate_scenario(config, 5, 12, 120.0, 'hard'))
+    reaches = [reach for plan in result.plans for reach in plan.reaches]
+    beside = 0
+    for i, first in enumerate(reaches):
+        for second in reaches[i + 1:]:
+            if first.t_arrive_s < second.t_leave_s and second.t_arrive_s < first.t_leave_s:
+                gap = np.hypot(first.x_m - second.x_m, first.y_m - second.y_m)
+                assert gap >= PERSONAL_SPACE_M - 1e-6, (first, second)
+                beside += first.slot_id == second.slot_id or gap < 2 * PERSONAL_SPACE_M
+    assert beside       # the scenario does put shoppers side by side

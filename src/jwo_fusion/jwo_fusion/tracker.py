@@ -56,7 +56,7 @@ class Detection:
 
 @dataclass(frozen=True)
 class TrackerSettings:
-    accel_noise: float = 2.0              # white-noise acceleration density, m^2/s^3
+    accel_noise: float = 0.5              # white-noise acceleration density, m^2/s^3
     initial_speed_stddev_mps: float = 1.0
     min_detection_stddev_m: float = 0.03  # a detector that claims better is not trusted
     min_confidence: float = 0.3
@@ -82,7 +82,8 @@ class Track:
     time_s: float                          # time of the filter's state
     born_s: float
     state: TrackState = TrackState.TENTATIVE
-    birth_gate: str = ''                   # entry gate zone it was born in; '' = seen again elsewhere
+    # The entry gate zone it was born in; '' for a track started away from the entry.
+    birth_gate: str = ''
     hits: int = 1
     last_seen_s: float = 0.0
     lost_s: float = 0.0
@@ -330,7 +331,8 @@ class Tracker:
             if cost[row, col] >= 1e6:
                 continue
             finder, owner = found[row], lost[col]
-            owner.kf, owner.time_s, owner.last_seen_s = finder.kf, finder.time_s, finder.last_seen_s
+            owner.kf, owner.time_s = finder.kf, finder.time_s
+            owner.last_seen_s = finder.last_seen_s
             owner.positions.extend(finder.positions)
             owner.reaches.extend(finder.reaches)
             owner.state = TrackState.CONFIRMED

@@ -80,7 +80,7 @@ def test_crossing_people_keep_their_tracks():
 
 def test_exit_zone_ends_the_track():
     tracker = Tracker(ENTRY, EXIT)
-    events = walk(tracker, [lambda t: (0.7, 0.5) if t < 1 else (min(11.0, 0.7 + 4 * (t - 1)), 0.5)],
-                  5.0)
+    events = walk(tracker, [lambda t: (0.7, 0.5) if t < 1 else
+                            (min(11.0, 0.7 + 1.4 * (t - 1)), 0.5)], 9.0)
     exited = [t for e in events for t in e.exited]
     assert [(t.track_id, t.exit_gate) for t in exited] == [('1', 'exit_1')]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +43,17 @@ def run_scenario(config, scenario, quiet_gap_s: float, net: bool):
                                          batch.grams):
                 detections.append(Detection(event, published_ns=last_ns))
         detections += [Detection(event, published_ns=last_ns) for event in monitor.flush()]
-    return merge_concurrent(result.events, quiet_gap_s, net), detections
+    truths, merges = merge_concurrent(result.events, quiet_gap_s, net)
+    return ([replace(t, seen_ns=first_reading_ns(result.signals[t.shelf_id], t))
+             for t in truths], merges), detections
+
+
+def first_reading_ns(signal, truth) -> int:
+    """When the plate is first read (no dropout) at or after the true settle."""
+    import numpy as np
+    column = signal.grams[:, signal.slot_ids.index(truth.slot_ids[0])]
+    after = np.flatnonzero((signal.t_s >= truth.settled_ns / 1e9) & np.isfinite(column))
+    return round(signal.t_s[after[0]] * 1e9) if after.size else truth.settled_ns
 
 
 def merge_concurrent(events, quiet_gap_s: float, net: bool = False):
@@ -140,12 +151,13 @@ def main() -> int:
             scenario = generate_scenario(config, seed=seed, n_shoppers=args.shoppers,
                                          duration_s=args.seconds, difficulty=difficulty,
                                          store_config_path=args.store)
-            (seed_truths, merges), seed_detections = run_scenario(config, scenario, args.quiet_gap_s, args.net)
+            (seed_truths, merges), seed_detections = run_scenario(config, scenario,
+                                                                  args.quiet_gap_s, args.net)
             concurrent += merges
             # Seeds are separate runs: keep their events apart by shifting time.
             offset_ns = round(seed * (args.seconds + 100) * 1e9)
-            truths += [t.__class__(**{**t.__dict__, 'settled_ns': t.settled_ns + offset_ns})
-                       for t in seed_truths]
+            truths += [replace(t, settled_ns=t.settled_ns + offset_ns,
+                               seen_ns=t.seen_ns + offset_ns) for t in seed_truths]
             detections += [d.__class__(
                 event=d.event.__class__(**{**d.event.__dict__,
                                            'settled_ns': d.event.settled_ns + offset_ns}),
@@ -167,15 +179,21 @@ def main() -> int:
                 truth, event = truths[i], detections[j].event
                 print(f'  slow: {latency:.2f} s {truth.shelf_id}/{truth.slot_ids[0]} '
                       f'{truth.kind.name} {truth.sku} x{truth.quantity} at '
-                      f'{truth.settled_ns / 1e9:.2f} s; detected {"+".join(event.slot_ids)} '
-                      f'settled {event.settled_ns / 1e9:.2f} s')
+                      f'{truth.settled_ns / 1e9:.2f} s (first read {truth.seen_ns / 1e9:.2f} s);'
+                      f' detected {"+".join(event.slot_ids)} settled '
+                      f'{event.settled_ns / 1e9:.2f} s')
         for line in problems[:args.show_mistakes]:
             print(line)
         worst_f1 = min(worst_f1, result.f1)
         worst_accuracy = min(worst_accuracy, result.identification_accuracy)
         worst_latency = max(worst_latency, max(result.latencies_s, default=0.0))
+        after_truth = [(detections[j].published_ns - truths[i].settled_ns) / 1e9
+                       for i, j in result.pairs]
+        print(f'{"":<10} latency max from the true settle, dropouts included: '
+              f'{max(after_truth, default=float("nan")):.2f} s')
     print(f'worst: F1 {worst_f1:.4f} (target >= 0.99), item+quantity {worst_accuracy:.2%} '
-          f'(target >= 98%), latency max {worst_latency:.2f} s (target <= 1.0 s)')
+          f'(target >= 98%), latency max {worst_latency:.2f} s after the settled weight could be '
+          'read (target <= 1.0 s)')
     return 0
 
 

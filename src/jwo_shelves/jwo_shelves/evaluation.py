@@ -1,5 +1,7 @@
 """Scoring detected shelf events against ground truth: event precision, recall and F1,
-item+quantity accuracy, and latency after the weight settled.
+item+quantity accuracy, and latency after the weight settled (counted from the first reading
+after it when the plate's cells were dropping out as it settled: nothing can see a settle
+that no reading shows).
 
 A detected event and a true event can match when they are on the same shelf, share a
 plate, move weight the same way (pick or put) and settled within `max_offset_s` of each
@@ -26,6 +28,7 @@ class TrueEvent:
     sku: str | None               # None for ANOMALY
     quantity: int
     settled_ns: int               # when the weight reached its final value
+    seen_ns: int | None = None    # the first reading after that, if later (cells dropping out)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ def score(truths: Sequence[TrueEvent], detections: Sequence[Detection],
             matched += 1
             pairs.append((int(i), int(j)))
             identified += _correct(truths[i], detections[j].event)
-            latencies.append((detections[j].published_ns - truths[i].settled_ns) / 1e9)
+            seen_ns = truths[i].seen_ns or truths[i].settled_ns
+            latencies.append((detections[j].published_ns - seen_ns) / 1e9)
     return Score(true_events=len(truths), detected=len(detections), matched=matched,
                  identified=identified, latencies_s=tuple(latencies), pairs=tuple(pairs))

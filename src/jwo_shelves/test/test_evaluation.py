@@ -14,7 +14,8 @@ def detected(slot: str, settled_s: float, kind: EventKind, sku: str | None = Non
     candidates = (Candidate(sku, quantity, 0.9),) if sku else ()
     event = ShelfEventData(event_id=f'{slot}-{settled_s}', shelf_id=shelf, slot_ids=(slot,),
                            kind=kind, started_ns=round((settled_s - 1) * S),
-                           settled_ns=round(settled_s * S), detected_ns=round((settled_s + .5) * S),
+                           settled_ns=round(settled_s * S),
+                           detected_ns=round((settled_s + .5) * S),
                            delta_g=delta_g, plate_deltas_g=(delta_g,), candidates=candidates,
                            unknown_probability=0.0)
     return Detection(event, published_ns=round((settled_s + 0.6) * S))
@@ -32,6 +33,14 @@ def test_perfect_detection_scores_one():
     assert (result.precision, result.recall, result.f1) == (1.0, 1.0, 1.0)
     assert result.identification_accuracy == 1.0
     assert result.latencies_s == pytest.approx((0.6, 0.6), abs=0.11)
+
+
+def test_latency_counts_from_the_first_reading_when_the_cells_dropped_out_at_the_settle():
+    # The weight settled at 3.0 s while the plate read NaN; it was read again at 3.4 s.
+    dropped = TrueEvent('shelf_a', ('a_11',), EventKind.PICK, 'MILK', 1, 3 * S,
+                        seen_ns=round(3.4 * S))
+    result = score([dropped], [detected('a_11', 3.4, EventKind.PICK, 'MILK')])
+    assert result.latencies_s == pytest.approx((0.6,))
 
 
 def test_misses_false_alarms_and_wrong_items_are_counted():

@@ -56,7 +56,7 @@ class Detection:
 
 @dataclass(frozen=True)
 class TrackerSettings:
-    accel_noise: float = 0.5              # white-noise acceleration density, m^2/s^3
+    accel_noise: float = 1.0              # white-noise acceleration density, m^2/s^3
     initial_speed_stddev_mps: float = 1.0
     min_detection_stddev_m: float = 0.03  # a detector that claims better is not trusted
     min_confidence: float = 0.3

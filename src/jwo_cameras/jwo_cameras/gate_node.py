@@ -41,6 +41,10 @@ class EntryGateSettings:
                          'camera', read_only=True)
     qos: str = param('reliable', 'QoS of the scanner image subscription',
                      choices=SENSOR_QOS_CHOICES, read_only=True)
+    queue_depth: int = param(30, 'Scanner frames queued while this node is busy; a code is in '
+                             'view for about half a second, so a stall that overflows the '
+                             'queue can lose a whole scan', read_only=True, min_value=1,
+                             max_value=300)
     scanner_topic: str = param('', 'Also take decoded scans (GateEvent ENTRY) from this topic; '
                                'empty = camera only', read_only=True)
     scan_gap_s: float = param(1.5, 'Reads of one code closer together than this are one scan',
@@ -70,7 +74,7 @@ class EntryGateNode(Node):
         self._events = self.create_publisher(GateEvent, GATE_EVENTS_TOPIC, EVENTS)
         self._alerts = self.create_publisher(StoreAlert, ALERTS_TOPIC, EVENTS)
         self.create_subscription(Image, image_topic(self._gate.scanner_camera, 'color'),
-                                 self._on_image, sensor_qos(settings.qos))
+                                 self._on_image, sensor_qos(settings.qos, settings.queue_depth))
         if settings.scanner_topic:
             # Volatile: matches a scanner (or a bag player) of either durability.
             self.create_subscription(GateEvent, settings.scanner_topic, self._on_scan,

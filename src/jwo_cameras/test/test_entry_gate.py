@@ -128,3 +128,34 @@ def test_gate_node_publishes_one_entry_and_alerts_on_a_bad_code():
         assert 'not an account token' in alerts[0].description
     finally:
         rclpy.try_shutdown()
+
+
+def test_a_code_seen_while_the_gate_is_busy_is_still_read():
+    from jwo_cameras.gate_node import EntryGateNode
+    rclpy.init()
+    try:
+        gate = EntryGateNode(parameter_overrides=[
+            rclpy.parameter.Parameter('store_config', value=str(STORE))])
+        probe = rclpy.create_node('gate_probe')
+        executor = SingleThreadedExecutor()
+        executor.add_node(gate)
+        executor.add_node(probe)
+        entries = []
+        probe.create_subscription(GateEvent, '/gates/events', entries.append, EVENTS)
+        camera = probe.create_publisher(Image, '/cameras/gate_cam/color/image_raw',
+                                        sensor_qos('reliable', depth=30))
+        spin_until(executor, lambda: camera.get_subscription_count() > 0, 20, 'gate subscribes')
+        spin_until(executor, lambda: probe.count_publishers('/gates/events') > 0, 20,
+                   'gate publishes')
+        # Nothing is spun while the frames arrive: a stalled gate node. Half a second of a
+        # shopper's code, then two seconds of an empty gate.
+        frames = [phone_frame('acct_101_007')] * 5 + [np.full((480, 640, 3), 120, np.uint8)] * 20
+        for index, frame in enumerate(frames):
+            msg = image_msg(frame, 'rgb8', Image().header)
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(index * 100_000_000, S)
+            msg.header.frame_id = 'gate_cam_optical_frame'
+            camera.publish(msg)
+        spin_until(executor, lambda: entries, 20, "the shopper's entry")
+        assert [e.account_token for e in entries] == ['acct_101_007']
+    finally:
+        rclpy.try_shutdown()

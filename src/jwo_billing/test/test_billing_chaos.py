@@ -30,6 +30,7 @@ KILLS = 50
 SESSIONS = 80
 IN_FLIGHT = 8          # sessions shopping at once
 RESEND_S = 0.1         # upstream republishes what billing has not recorded yet
+STALL_S = 30.0         # no session finished for this long: billing receives nothing
 
 
 @dataclass
@@ -149,9 +150,27 @@ def test_sigkill_at_random_points_never_loses_or_doubles_a_charge(tmp_path):
             billing.kill()
             kills += 1
         print(f'{SESSIONS - len(pending)} of {SESSIONS} sessions finished under {kills} kills')
-        billing = BillingProcess(ledger_path)
-        wait_until(billing.ready.is_set, 30, 'the billing node to start')
-        feed(executor, gates, carts, ledger_path, pending, lambda: not pending)
+        # Fast DDS's shared-memory transport can leave a publisher unable to reach a
+        # subscriber restarted after many SIGKILLs (eProsima/Fast-DDS#5469; seen once here: a
+        # node that received nothing for ten minutes). That is the transport's fault, not
+        # billing's: a node that records nothing for a while is restarted once more.
+        stalled_restarts = 0
+        while pending:
+            billing = BillingProcess(ledger_path)
+            wait_until(billing.ready.is_set, 30, 'the billing node to start')
+            progress = [len(pending), time.monotonic()]
+
+            def finished_or_stalled():
+                if len(pending) < progress[0]:
+                    progress[:] = [len(pending), time.monotonic()]
+                return not pending or time.monotonic() - progress[1] > STALL_S
+
+            feed(executor, gates, carts, ledger_path, pending, finished_or_stalled)
+            if pending:
+                billing.kill()
+                stalled_restarts += 1
+                assert stalled_restarts <= 3, ''.join(billing.log[-20:])
+        print(f'restarted {stalled_restarts} times for receiving nothing for {STALL_S} s')
         wait_until(lambda: all({'published', 'published:held'} & recorded_steps(ledger_path).get(
             s.session_id, set()) for s in everyone), 30, 'every receipt published')
         code, _, err = interrupt_and_wait(billing.process)

@@ -3,8 +3,9 @@
 Evidence per track, over the time the weight was changing (plus a margin):
 - where the shopper stood: within arm's length of the slot's front edge costs nothing,
   every step further away costs a Gaussian penalty;
-- whether a hand was seen reaching to that slot: a detector's reach point near the slot
-  is strong evidence, multiplying the odds by up to `reach_weight`.
+- whether a hand was seen reaching to that slot while its weight changed (give or take
+  `reach_before_s`/`reach_after_s`): a detector's reach point near the slot is strong
+  evidence, multiplying the odds by up to `reach_weight`.
 The scores are log-likelihoods; a softmax over the shoppers plus one "nobody" hypothesis
 (scored as a shopper standing `nobody_distance_m` beyond arm's length) gives the
 probabilities, so one shopper at the shelf gets nearly all of it, two side by side split it
@@ -59,6 +60,10 @@ class ShelfActivity:
 class AttributionSettings:
     window_before_s: float = 1.0
     window_after_s: float = 0.5
+    # A hand is in the shelf while the plate's weight changes: a reach seen much earlier or
+    # later was into some other slot (a neighbour's, shoulder to shoulder).
+    reach_before_s: float = 0.3
+    reach_after_s: float = 0.2
     max_history_gap_s: float = 3.0       # an occluded shopper's last position still counts
     arm_reach_m: float = 0.7             # floor distance to a slot's front edge from which one reaches it
     stand_stddev_m: float = 0.25
@@ -111,7 +116,8 @@ def attribute(activity: ShelfActivity, tracks: Iterable[Track],
         xy = np.array([p[1:3] for p in positions])
         floor_m = float(np.min(np.linalg.norm(xy[:, None, :] - targets[None, :, :2], axis=2)))
         score = -0.5 * (max(0.0, floor_m - s.arm_reach_m) / s.stand_stddev_m) ** 2
-        reaches = [r for r in track.reaches if start_s <= r[0] <= end_s]
+        reaches = [r for r in track.reaches if activity.started_s - s.reach_before_s <= r[0]
+                   <= activity.settled_s + s.reach_after_s]
         if reaches:
             hands = np.array([r[1:4] for r in reaches])
             reach_m = float(np.min(np.linalg.norm(hands[:, None, :] - targets[None, :, :],

@@ -65,7 +65,7 @@ class AttributionSettings:
     reach_before_s: float = 0.3
     reach_after_s: float = 0.2
     max_history_gap_s: float = 3.0       # an occluded shopper's last position still counts
-    arm_reach_m: float = 0.7             # floor distance to a slot's front edge from which one reaches it
+    arm_reach_m: float = 0.7             # floor distance to a slot's front edge within reach
     stand_stddev_m: float = 0.25
     reach_stddev_m: float = 0.15
     reach_weight: float = 50.0
@@ -122,7 +122,8 @@ def attribute(activity: ShelfActivity, tracks: Iterable[Track],
             hands = np.array([r[1:4] for r in reaches])
             reach_m = float(np.min(np.linalg.norm(hands[:, None, :] - targets[None, :, :],
                                                   axis=2)))
-            score += math.log1p(s.reach_weight * math.exp(-0.5 * (reach_m / s.reach_stddev_m) ** 2))
+            near = math.exp(-0.5 * (reach_m / s.reach_stddev_m) ** 2)
+            score += math.log1p(s.reach_weight * near)
         scores[track.track_id] = score
         distances[track.track_id] = floor_m
     nobody_score = -0.5 * (s.nobody_distance_m / s.stand_stddev_m) ** 2

@@ -1,6 +1,7 @@
 """Entry gate: app codes, one entry per scan, garbage and replays refused; the node decodes
 rendered QR images over real rclpy."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -94,24 +95,39 @@ def test_no_code_reads_as_none():
     assert QrReader().read(np.full((480, 640), 120, np.uint8)) is None
 
 
-def test_gate_node_publishes_one_entry_and_alerts_on_a_bad_code():
+@contextmanager
+def gate_rig(camera_depth: int = 10):
+    """A gate node and a probe on one executor, the probe's camera publisher matched:
+    (executor, camera publisher, entries and alerts the gate sent)."""
     from jwo_cameras.gate_node import EntryGateNode
     rclpy.init()
+    executor = SingleThreadedExecutor()
     try:
         gate = EntryGateNode(parameter_overrides=[
             rclpy.parameter.Parameter('store_config', value=str(STORE))])
         probe = rclpy.create_node('gate_probe')
-        executor = SingleThreadedExecutor()
         executor.add_node(gate)
         executor.add_node(probe)
         entries, alerts = [], []
         probe.create_subscription(GateEvent, '/gates/events', entries.append, EVENTS)
         probe.create_subscription(StoreAlert, '/store/alerts', alerts.append, EVENTS)
         camera = probe.create_publisher(Image, '/cameras/gate_cam/color/image_raw',
-                                        sensor_qos('reliable'))
+                                        sensor_qos('reliable', depth=camera_depth))
         spin_until(executor, lambda: camera.get_subscription_count() > 0, 20, 'gate subscribes')
         spin_until(executor, lambda: probe.count_publishers('/gates/events') > 0, 20,
                    'gate publishes')
+        yield executor, camera, entries, alerts
+    finally:
+        # Destroyed now, not when collected: a gate node left alive would hand its latched
+        # entries to the next test's probe.
+        for node in executor.get_nodes():
+            node.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown()
+
+
+def test_gate_node_publishes_one_entry_and_alerts_on_a_bad_code():
+    with gate_rig() as (executor, camera, entries, alerts):
         for index, payload in enumerate(['acct_101_000+2'] * 3 + ['not a token!'] * 2):
             msg = image_msg(phone_frame(payload), 'rgb8', Image().header)
             msg.header.stamp.sec, msg.header.frame_id = 100 + index, 'gate_cam_optical_frame'
@@ -126,27 +142,10 @@ def test_gate_node_publishes_one_entry_and_alerts_on_a_bad_code():
         assert entries[0].gate_id == 'entry_1' and entries[0].header.stamp.sec == 100
         assert len(alerts) == 1 and alerts[0].kind == StoreAlert.SECURITY
         assert 'not an account token' in alerts[0].description
-    finally:
-        rclpy.try_shutdown()
 
 
 def test_a_code_seen_while_the_gate_is_busy_is_still_read():
-    from jwo_cameras.gate_node import EntryGateNode
-    rclpy.init()
-    try:
-        gate = EntryGateNode(parameter_overrides=[
-            rclpy.parameter.Parameter('store_config', value=str(STORE))])
-        probe = rclpy.create_node('gate_probe')
-        executor = SingleThreadedExecutor()
-        executor.add_node(gate)
-        executor.add_node(probe)
-        entries = []
-        probe.create_subscription(GateEvent, '/gates/events', entries.append, EVENTS)
-        camera = probe.create_publisher(Image, '/cameras/gate_cam/color/image_raw',
-                                        sensor_qos('reliable', depth=30))
-        spin_until(executor, lambda: camera.get_subscription_count() > 0, 20, 'gate subscribes')
-        spin_until(executor, lambda: probe.count_publishers('/gates/events') > 0, 20,
-                   'gate publishes')
+    with gate_rig(camera_depth=30) as (executor, camera, entries, _):
         # Nothing is spun while the frames arrive: a stalled gate node. Half a second of a
         # shopper's code, then two seconds of an empty gate.
         frames = [phone_frame('acct_101_007')] * 5 + [np.full((480, 640, 3), 120, np.uint8)] * 20
@@ -157,5 +156,3 @@ def test_a_code_seen_while_the_gate_is_busy_is_still_read():
             camera.publish(msg)
         spin_until(executor, lambda: entries, 20, "the shopper's entry")
         assert [e.account_token for e in entries] == ['acct_101_007']
-    finally:
-        rclpy.try_shutdown()

@@ -196,7 +196,8 @@ def test_a_pick_with_nobody_near_is_a_loss_prevention_alert(config):
     assert store.cart('alice') == {}
 
 
-def two_at_the_shelf(config, reach):
+def two_at_the_shelf(config, hands=lambda t, name: None):
+    """Alice stands at a_11, bob beside her at a_12, until 12 s; `hands` as Store.run's."""
     store = Store(config)
     store.scan('alice')
     people = {'alice': (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (3, 1.5, 2.0),
@@ -204,13 +205,13 @@ def two_at_the_shelf(config, reach):
               'bob': (4.0, 99.0, path((4, *ENTRY_XY), (5, *ENTRY_XY), (9, *AT_A12)))}
     store.run(4.0, people)
     store.scan('bob')
-    store.run(12.0, people, hands=lambda t, name: A12_HAND if reach and name == 'bob'
-              and 10.5 <= t <= 11.2 else None)
+    store.run(12.0, people, hands=hands)
     return store
 
 
 def test_a_reach_tells_two_shoppers_side_by_side_apart(config):
-    store = two_at_the_shelf(config, reach=True)
+    store = two_at_the_shelf(config, hands=lambda t, name: A12_HAND if name == 'bob'
+                             and 10.5 <= t <= 11.2 else None)
     out = store.shelf('e1', 'a_12')
     assert store.cart('bob') == {'GB-MILK-1L': 1}
     assert store.cart('alice') == {}
@@ -218,17 +219,10 @@ def test_a_reach_tells_two_shoppers_side_by_side_apart(config):
 
 
 def test_a_reach_into_the_slot_before_its_weight_changed_does_not_name_who_took(config):
-    store = Store(config)
-    store.scan('alice')
-    people = {'alice': (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (3, 1.5, 2.0),
-                                        (5, *AT_A11))),
-              'bob': (4.0, 99.0, path((4, *ENTRY_XY), (5, *ENTRY_XY), (9, *AT_A12)))}
-    store.run(4.0, people)
-    store.scan('bob')
     # Alice's arm is in a_12 until 9.9 s; the plate's weight changes from 10.5 s, while
     # bob's arm goes unseen (shoulder to shoulder, one blob).
-    store.run(12.0, people, hands=lambda t, name: A12_HAND if name == 'alice' and
-              9.4 <= t <= 9.9 else None)
+    store = two_at_the_shelf(config, hands=lambda t, name: A12_HAND if name == 'alice'
+                             and 9.4 <= t <= 9.9 else None)
     out = store.shelf('e1', 'a_12', started_s=10.5)
     [request] = out.reviews
     assert request.reason == ReviewReason.ATTRIBUTION
@@ -237,7 +231,7 @@ def test_a_reach_into_the_slot_before_its_weight_changed_does_not_name_who_took(
 
 
 def test_without_a_reach_side_by_side_goes_to_review_and_the_decision_moves_it(config):
-    store = two_at_the_shelf(config, reach=False)
+    store = two_at_the_shelf(config)
     out = store.shelf('e1', 'a_12')
     [request] = out.reviews
     assert request.reason == ReviewReason.ATTRIBUTION

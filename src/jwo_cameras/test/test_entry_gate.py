@@ -18,8 +18,11 @@ from jwo_cameras.entry_gate import (AppCode, AppCodeError, Entry, EntryScanner, 
                                     Rejection, parse_app_code)
 from jwo_cameras.messages import image_msg
 from jwo_common.qos import EVENTS, sensor_qos
+from jwo_common.store_config import load_store_config
 from jwo_common.testing import spin_until
-from jwo_sim.gate import qr_image
+from jwo_sim.gate import gate_frames, qr_image
+from jwo_sim.scenario import generate_scenario
+from jwo_sim.simulation import simulate
 
 STORE = Path(__file__).resolve().parents[3] / 'config' / 'london' / 'store.yaml'
 S = 1_000_000_000
@@ -89,6 +92,23 @@ def test_rendered_codes_decode(payload, module_px):
     reader = QrReader()
     gray = cv2.cvtColor(phone_frame(payload, module_px), cv2.COLOR_RGB2GRAY)
     assert reader.read(gray) == payload
+
+
+def test_a_simulated_party_is_let_in_by_one_code():
+    # The simulator once showed only the token: each guest then walked in "without a scan".
+    config = load_store_config(STORE)
+    scenario = generate_scenario(config, 9, 2, 20.0, 'easy')
+    host, alone = scenario.shoppers
+    party = host.model_copy(update={'party_size': 3, 'bodies': host.bodies * 3})
+    result = simulate(config, scenario.model_copy(update={'shoppers': [party, alone]}))
+    scanner, reader = EntryScanner('entry_1'), QrReader()
+    entries = []
+    for frame in gate_frames(result, config.camera('gate_cam')):
+        payload = reader.read(cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY))
+        decision = scanner.read(payload, round(frame.t_s * S)) if payload else None
+        if isinstance(decision, Entry):
+            entries.append((decision.account_token, decision.party_size))
+    assert entries == [(host.account_token, 3), (alone.account_token, 1)]
 
 
 def test_no_code_reads_as_none():

@@ -1,5 +1,6 @@
 """The entry gate camera (ROS-free): rgb8 frames of the scanner's view, with the shopper's
-app QR code (payload: the account token, UTF-8) held up to it around their arrival.
+app QR code held up to it around their arrival. The payload is the app's (see
+`jwo_cameras.entry_gate`): the account token, then `+<guests>` for a party.
 
 The phone comes into view `SCAN_LEAD_S` before the arrival (the moment of the scan),
 stays about still and readable for `SCAN_STEADY_S` around it, and leaves; while moving it
@@ -31,6 +32,11 @@ def gate_scanner_cameras(result: SimulationResult) -> list[Camera]:
     ids = {gate.scanner_camera for gate in result.config.gates_of_kind('entry')
            if gate.scanner_camera}
     return [camera for camera in result.config.cameras if camera.id in ids]
+
+
+def app_code_payload(account_token: str, party_size: int) -> str:
+    """What the shopper's app encodes: one code lets the whole party in."""
+    return account_token if party_size <= 1 else f'{account_token}+{party_size - 1}'
 
 
 def qr_image(payload: str) -> np.ndarray:
@@ -88,7 +94,8 @@ def gate_frames(result: SimulationResult, camera: Camera) -> Iterator[CameraFram
     rng = np.random.default_rng([scenario.seed, _GATE_STREAM + index])
     scans = []
     for shopper in scenario.shoppers:
-        scans.append((shopper.arrival_s, shopper.account_token,
+        scans.append((shopper.arrival_s,
+                      app_code_payload(shopper.account_token, shopper.party_size),
                       rng.uniform(0.35, 0.65, 2) * (width, height),
                       float(rng.uniform(0.28, 0.42) * height), float(rng.uniform(-25, 25)),
                       float(rng.uniform(0.0, 0.15))))
@@ -100,11 +107,11 @@ def gate_frames(result: SimulationResult, camera: Camera) -> Iterator[CameraFram
                    if 0.0 <= t_s - (scan[0] - SCAN_LEAD_S) <= SCAN_LEAD_S + SCAN_TRAIL_S]
         # The phone being scanned is held closest to the scanner: drawn last, on top.
         in_view.sort(key=lambda scan: abs(t_s - scan[0]) <= SCAN_STEADY_S / 2)
-        for arrival_s, token, centre, side, angle, tilt in in_view:
+        for arrival_s, payload, centre, side, angle, tilt in in_view:
             steady = abs(t_s - arrival_s) <= SCAN_STEADY_S / 2
             # Outside the steady moment the phone swings in from below and out again.
             offset = 0.0 if steady else min(abs(t_s - arrival_s) - SCAN_STEADY_S / 2, 0.5) \
                 * height * 1.2
-            image = _phone(width, height, token, (centre[0], centre[1] + offset), side,
+            image = _phone(width, height, payload, (centre[0], centre[1] + offset), side,
                            angle if steady else angle * 1.8, tilt, 1 if steady else 9, image)
         yield CameraFrame(camera.id, float(t_s), None, image)

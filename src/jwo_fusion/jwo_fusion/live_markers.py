@@ -74,7 +74,8 @@ def live_markers(shoppers: list[ShopperView], carts: dict[str, CartSnapshot],
                              label, 0.18, stamp))
         cart = carts.get(view.session_id)
         if cart is not None and cart.lines:
-            lines = [f'{line.quantity} x {line.sku} ({line.confidence:.0%})' for line in cart.lines]
+            lines = [f'{line.quantity} x {line.sku} ({line.confidence:.0%})'
+                     for line in cart.lines]
             if cart.pending_review:
                 lines.append('waiting for review')
             markers.append(_text('carts', marker_id, (e.x, e.y, BODY_HEIGHT_M + 0.5 + 0.12

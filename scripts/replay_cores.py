@@ -288,6 +288,11 @@ def window_truth(truth: dict, minutes: float | None) -> dict:
                              if person.split('/')[0] in accounts}}
 
 
+def camera_outage(text: str) -> tuple[str, float, float]:
+    camera_id, from_s, to_s = text.split(':')
+    return camera_id, float(from_s), float(to_s)
+
+
 def units_text(units: dict[str, int]) -> str:
     return ', '.join(f'{n} x {sku}' for sku, n in sorted(units.items())) or '(nothing)'
 
@@ -300,6 +305,8 @@ def main() -> int:
     parser.add_argument('--scanner-topic', action='store_true',
                         help="entries from the bag's dedicated scanner, not the gate camera")
     parser.add_argument('--events', action='store_true', help='print every shelf event')
+    parser.add_argument('--camera-gone', type=camera_outage, action='append', default=[],
+                        metavar='CAMERA:FROM_S:TO_S', help='drop a camera for a while (sim s)')
     parser.add_argument('--accel-noise', type=float,
                         help="the tracker's walking noise (m^2/s^3); default: fusion's")
     args = parser.parse_args()
@@ -311,6 +318,10 @@ def main() -> int:
         settings = replace(settings, tracker=replace(settings.tracker,
                                                      accel_noise=args.accel_noise))
     scans = outputs.topic_scans if args.scanner_topic else outputs.camera_scans
+    for camera_id, from_s, to_s in args.camera_gone:
+        gone = (truth['start_unix_s'] + from_s, truth['start_unix_s'] + to_s)
+        outputs = replace(outputs, frames=[frame for frame in outputs.frames if not (
+            frame[1] == camera_id and gone[0] <= frame[0] < gone[1])])
     run = replay(outputs, scans, StoreFusion(config, settings), truth['start_unix_s'])
     if args.events:
         print_events(run, outputs, truth)

@@ -8,6 +8,8 @@ with its own sensor time; `now_s` is the newest sensor time seen, never a wall c
 from __future__ import annotations
 
 import enum
+import heapq
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -53,6 +55,9 @@ class FusionSettings:
     # A blind slot's first weight change after its cells read again may still be the
     # outage's: it goes to review too, for this long.
     outage_grace_s: float = 3.0
+    # Camera frames reach fusion out of time order (each camera's detections come when its
+    # frame is processed): they wait this long to be applied in stamp order.
+    reorder_window_s: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -149,15 +154,30 @@ class StoreFusion:
         self._held_sessions: dict[str, set[str]] = {}      # event id -> sessions held for it
         self._outages: dict[str, Outage] = {}              # slot id -> its open outage
         self.now_s = 0.0
+        self._frames: list[tuple[float, int, Sequence[Detection]]] = []     # a heap by stamp
+        self._frame_order = itertools.count()
         # For the store view: what happened last at each slot and gate, and when.
         self.slot_activity: dict[str, tuple[float, SlotOutcome]] = {}
         self.gate_activity: dict[str, float] = {}
 
     def on_detections(self, stamp_s: float, detections: Sequence[Detection]) -> FusionOutputs:
-        """One camera frame."""
+        """One camera frame; applied once no earlier frame can still be on its way."""
         self.now_s = max(self.now_s, stamp_s)
-        outputs = self._tracker_events(self.tracker.update(stamp_s, detections))
+        heapq.heappush(self._frames, (stamp_s, next(self._frame_order), detections))
+        outputs = self._apply_frames()
         self._hold_at_blind_slots(outputs)
+        return outputs
+
+    @property
+    def tracked_s(self) -> float:
+        """The time the tracker is at: frames up to it have been applied."""
+        return self.now_s - self.settings.reorder_window_s
+
+    def _apply_frames(self) -> FusionOutputs:
+        outputs = FusionOutputs()
+        while self._frames and self._frames[0][0] <= self.tracked_s:
+            stamp_s, _, detections = heapq.heappop(self._frames)
+            outputs.extend(self._tracker_events(self.tracker.update(stamp_s, detections)))
         return outputs
 
     def on_entry(self, scan: EntryScan) -> FusionOutputs:
@@ -180,7 +200,9 @@ class StoreFusion:
         if activity.kind in (EventKind.OUTAGE, EventKind.RESTORED):
             self._on_outage(activity, outputs)
             return outputs
-        tracks = [t for t in self.tracker.tracks if t.birth_gate]
+        # Strays too, once confirmed: a person on the floor is a candidate, known or not.
+        tracks = [t for t in self.tracker.tracks
+                  if t.birth_gate or t.state in (TrackState.CONFIRMED, TrackState.OCCLUDED)]
         attribution = attribute(activity, tracks, self._slot_points, self.settings.attribution)
         # session -> (probability, likeliest track)
         by_session: dict[str, tuple[float, str]] = {}
@@ -204,18 +226,17 @@ class StoreFusion:
             return outputs
         item = activity.candidates[0]
         if not ranked or attribution.nobody >= best_probability or not best_session:
-            who = (f'shopper {best_track} who entered without a scan' if ranked and
-                   attribution.nobody < best_probability else 'no shopper near the shelf')
+            unbound = bool(ranked) and attribution.nobody < best_probability
+            who = self._unbound_shopper(best_track) if unbound else 'no shopper near the shelf'
             outputs.alerts.append(AlertData(
                 f'alert-{activity.event_id}', AlertKind.LOSS_PREVENTION,
                 f'{item.quantity} x {item.sku} {_verb(activity.kind)} {where} by {who}',
                 (activity.event_id, *activity.slot_ids, *((best_track,) if best_track else ())),
                 activity.settled_s))
-            owners = self.identity.possible_sessions(best_track) if ranked and \
-                attribution.nobody < best_probability else []
+            owners = self._possible_sessions(best_track) if unbound else []
             if owners:
-                # The unscanned shopper may belong to a session scanned at the same gate
-                # then: hold those receipts until a person says whose this is.
+                # The shopper may be one of these sessions' people: hold those receipts
+                # until a person says whose this is.
                 for session_id in owners:
                     outputs.carts.append(self.carts.mark_pending(
                         session_id, activity.event_id, activity.settled_s))
@@ -233,6 +254,11 @@ class StoreFusion:
         if activity.kind == EventKind.PUT:
             item = self._put_back_item(best_session, activity.candidates)
         reason = review_reason(best_probability, item.probability, self.settings.review)
+        # The track took over someone the cameras lost beside others: it may be one of them.
+        doubted = [session_id for session_id in self._possible_sessions(best_track)
+                   if session_id != best_session]
+        if reason is None and doubted:
+            reason = ReviewReason.ATTRIBUTION
         if reason is None and self._blind(activity):
             reason = ReviewReason.SENSOR
         sign = 1 if activity.kind == EventKind.PICK else -1
@@ -243,16 +269,25 @@ class StoreFusion:
         self._mark_slots(activity, SlotOutcome.REVIEW if reason is not None
                          else SlotOutcome.PICK if sign > 0 else SlotOutcome.PUT)
         if reason is not None:
-            held = {best_session}
+            held = {best_session, *doubted}
+            for session_id in doubted:
+                outputs.carts.append(self.carts.mark_pending(
+                    session_id, activity.event_id, activity.settled_s))
             for candidate in candidates[1:]:
-                if candidate.session_id and candidate.probability >= _HOLD_PROBABILITY:
-                    outputs.carts.append(self.carts.mark_pending(
-                        candidate.session_id, activity.event_id, activity.settled_s))
-                    held.add(candidate.session_id)
+                if candidate.probability < _HOLD_PROBABILITY:
+                    continue
+                for session_id in ([candidate.session_id] if candidate.session_id else
+                                   self._possible_sessions(candidate.track_id)):
+                    if session_id not in held:
+                        outputs.carts.append(self.carts.mark_pending(
+                            session_id, activity.event_id, activity.settled_s))
+                        held.add(session_id)
             self._held_sessions[activity.event_id] = held
             confidence, why = {
-                ReviewReason.ATTRIBUTION: (best_probability, f'shopper {best_track} only '
-                                                             f'{best_probability:.0%} likely'),
+                ReviewReason.ATTRIBUTION: (
+                    best_probability / (1 + len(doubted)),
+                    f'shopper {best_track} only {best_probability:.0%} likely' if not doubted
+                    else f'shopper {best_track} may be {", ".join(doubted)}: lost in a crowd'),
                 ReviewReason.ITEM: (item.probability, f'product only {item.probability:.0%} '
                                                       'likely'),
                 ReviewReason.SENSOR: (best_probability * item.probability,
@@ -296,7 +331,8 @@ class StoreFusion:
     def advance(self, now_s: float) -> FusionOutputs:
         """Ages tracks and scans to `now_s` (call it periodically, with sensor time)."""
         self.now_s = max(self.now_s, now_s)
-        outputs = self._tracker_events(self.tracker.advance(self.now_s))
+        outputs = self._apply_frames()
+        outputs.extend(self._tracker_events(self.tracker.advance(self.tracked_s)))
         self._hold_at_blind_slots(outputs)
         bindings, unclaimed = self.identity.update(self.now_s)
         self._bound(bindings, outputs)
@@ -389,6 +425,23 @@ class StoreFusion:
                           f'session {binding.session_id}; shopper {binding.track_id} got it',
                           track_id=binding.track_id,
                           request_id=identity_request_id(binding.track_id, binding.session_id))
+
+    def _unbound_shopper(self, track_id: str) -> str:
+        track = self.tracker.track(track_id)
+        if track is not None and not track.birth_gate:
+            return f'shopper {track_id}, whom the cameras saw only away from the entry'
+        return f'shopper {track_id} who entered without a scan'
+
+    def _possible_sessions(self, track_id: str) -> list[str]:
+        """Sessions in the store that an unbound track may belong to: scanned at its gate
+        around its birth, or, for a stray, those of the tracks it may have split from."""
+        owners = self.identity.possible_sessions(track_id)
+        track = self.tracker.track(track_id)
+        for suspect in track.suspects if track is not None else ():
+            session = self.identity.sessions.get(self.identity.session_of_track.get(suspect, ''))
+            if session is not None and not session.exited and session.session_id not in owners:
+                owners.append(session.session_id)
+        return owners
 
     def _request(self, outputs: FusionOutputs, activity: ShelfActivity | None,
                  reason: ReviewReason, confidence: float,

@@ -10,6 +10,10 @@ entry scan binds them to an account) and end in an exit gate zone. A track that 
 seen coasts on its prediction with growing covariance (occlusion, crowding); after
 `max_coast_s` it is LOST, and a person who is seen again away from the entry is picked up
 by the lost track they most plausibly are, so they keep their identity.
+Anyone seen away from the entry whom no track explains gets a stray track (never
+published): a person whose track went off with someone else in a crowd is then still on
+the floor when they take something, and the entry-born tracks near where the stray
+started are kept as the ones it may belong to.
 
 Filters are predicted lazily, only when a detection is applied to them: for the white-noise
 acceleration model one prediction over dt1 + dt2 equals two over dt1 and dt2, so skipping the
@@ -70,6 +74,9 @@ class TrackerSettings:
     lost_keep_s: float = 120.0
     birth_clearance_m: float = 0.3        # no new track this close to a live one
     reacquire_speed_mps: float = 1.5      # how far a lost person can have walked
+    # Entry-born tracks that come this close to a stray (a track started away from the
+    # entry) may have lost that person to someone else: the stray may be one of theirs.
+    stray_suspects_m: float = 1.5
     reacquire_margin_m: float = 1.0
     history_s: float = 30.0               # positions and reaches kept for attribution
     history_step_s: float = 0.05
@@ -88,6 +95,10 @@ class Track:
     last_seen_s: float = 0.0
     lost_s: float = 0.0
     exit_gate: str = ''
+    # A stray's: the entry-born tracks it may have been split from (they came near it, or
+    # were lost near where it started). An entry-born track that took over a stray keeps
+    # them: it may have taken over someone else.
+    suspects: set[str] = field(default_factory=set)
     positions: deque = field(default_factory=deque)   # (t, x, y) after each update
     reaches: deque = field(default_factory=deque)     # (t, x, y, z) of the hand
 
@@ -155,10 +166,17 @@ class Tracker:
         s = self.settings
         detections = [d for d in detections if d.confidence >= s.min_confidence]
         live = [t for t in self._tracks if t.state in LIVE_STATES]
-        assigned_tracks, assigned_detections = self._associate(live, detections, stamp_s)
+        # Strays get only what the entry-born tracks cannot explain: a stray must not take
+        # a shopper from their own coasting track.
+        known = [t for t in live if t.birth_gate]
+        strays = [t for t in live if not t.birth_gate]
+        rows, columns = self._associate(known, detections, stamp_s)
+        pairs = [(known[row], column) for row, column in zip(rows, columns)]
+        left = [i for i in range(len(detections)) if i not in set(columns)]
+        rows, columns = self._associate(strays, [detections[i] for i in left], stamp_s)
+        pairs += [(strays[row], left[column]) for row, column in zip(rows, columns)]
         events = TrackerEvents()
-        for track_index, detection_index in zip(assigned_tracks, assigned_detections):
-            track = live[track_index]
+        for track, detection_index in pairs:
             self._correct(track, detections[detection_index], stamp_s)
             if track.state == TrackState.TENTATIVE and track.hits >= s.confirm_hits:
                 track.state = TrackState.CONFIRMED
@@ -171,10 +189,11 @@ class Tracker:
                 if gate:
                     track.state, track.exit_gate = TrackState.EXITED, gate
                     events.exited.append(track)
-        taken = set(assigned_detections)
+        taken = {detection_index for _, detection_index in pairs}
         for index, detection in enumerate(detections):
             if index not in taken:
                 self._maybe_start(detection, stamp_s)
+        self._note_suspects(live)
         events.reacquired.extend(self._reacquire(stamp_s))
         events.extend(self.advance(stamp_s))
         return events
@@ -297,9 +316,8 @@ class Tracker:
                     s.birth_clearance_m:
                 return
         gate = _zone_at(self._entry_zones, detection.x, detection.y)
-        if not gate and (_zone_at(self._exit_zones, detection.x, detection.y) or not any(
-                t.state == TrackState.LOST for t in self._tracks)):
-            return      # away from the entry only someone lost can appear, and not as they leave
+        if not gate and _zone_at(self._exit_zones, detection.x, detection.y):
+            return      # someone leaving is nobody new
         kf = KalmanFilter(dim_x=4, dim_z=2)
         kf.x = np.array([[detection.x], [detection.y], [0.0], [0.0]])
         position_variance = max(detection.stddev_m, s.min_detection_stddev_m) ** 2
@@ -307,35 +325,57 @@ class Tracker:
                         s.initial_speed_stddev_mps ** 2, s.initial_speed_stddev_mps ** 2])
         kf.H = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
         track = Track(str(next(self._ids)), kf, stamp_s, stamp_s, birth_gate=gate,
-                      last_seen_s=stamp_s)
+                      last_seen_s=stamp_s,
+                      suspects=set() if gate else self._lost_near(here, stamp_s))
         track.positions.append((stamp_s, detection.x, detection.y))
         if detection.reach_point is not None:
             track.reaches.append((stamp_s, *detection.reach_point))
         self._tracks.append(track)
 
+    def _lost_near(self, here: np.ndarray, now_s: float) -> set[str]:
+        """Lost tracks whose person can have walked to `here` by now."""
+        s = self.settings
+        return {t.track_id for t in self._tracks if t.state == TrackState.LOST and
+                np.hypot(*(t.position - here)) <= s.reacquire_margin_m +
+                s.reacquire_speed_mps * (now_s - t.last_seen_s)}
+
+    def _note_suspects(self, live: list[Track]) -> None:
+        strays = [t for t in live if not t.birth_gate]
+        known = [t for t in live if t.birth_gate]
+        for stray in strays:
+            stray.suspects.update(t.track_id for t in known if np.hypot(
+                *(t.position - stray.position)) <= self.settings.stray_suspects_m)
+
     def _reacquire(self, now_s: float) -> list[Track]:
-        """Hands confirmed tracks that started away from the entry to the lost tracks that
-        most plausibly walked there, nearest first."""
+        """Hands confirmed strays to the entry-born tracks that most plausibly walked there,
+        nearest first: to a lost one, or to a coasting one when that is the only track the
+        stray can have split from."""
         s = self.settings
         found = [t for t in self._tracks if t.state == TrackState.CONFIRMED and not t.birth_gate]
-        lost = [t for t in self._tracks if t.state == TrackState.LOST]
-        if not found or not lost:
+        owners = [t for t in self._tracks if t.state == TrackState.LOST or
+                  (t.state == TrackState.OCCLUDED and t.birth_gate)]
+        if not found or not owners:
             return []
-        distance = np.array([[np.hypot(*(f.position - t.position)) for t in lost] for f in found])
-        reach = np.array([s.reacquire_margin_m + s.reacquire_speed_mps * (now_s - t.last_seen_s)
-                          for t in lost])
-        cost = np.where(distance <= reach[None, :], distance, 1e6)
+        cost = np.full((len(found), len(owners)), 1e6)
+        for row, finder in enumerate(found):
+            for col, owner in enumerate(owners):
+                distance = float(np.hypot(*(finder.position - owner.position)))
+                reach = s.reacquire_margin_m + s.reacquire_speed_mps * (now_s - owner.last_seen_s)
+                alone = owner.state == TrackState.LOST or finder.suspects <= {owner.track_id}
+                if distance <= reach and alone:
+                    cost[row, col] = distance
         rows, cols = linear_sum_assignment(cost)
         result = []
         for row, col in zip(rows, cols):
             if cost[row, col] >= 1e6:
                 continue
-            finder, owner = found[row], lost[col]
+            finder, owner = found[row], owners[col]
             owner.kf, owner.time_s = finder.kf, finder.time_s
             owner.last_seen_s = finder.last_seen_s
             owner.positions.extend(finder.positions)
             owner.reaches.extend(finder.reaches)
             owner.state = TrackState.CONFIRMED
+            owner.suspects |= finder.suspects - {owner.track_id}
             self._tracks.remove(finder)
             result.append(owner)
         return result

@@ -185,6 +185,69 @@ def test_a_pick_by_an_unscanned_companion_holds_the_sessions_scanned_then(config
     assert not any(c.pending_review for c in decided.carts)
 
 
+def test_a_pick_by_someone_no_track_follows_holds_the_shoppers_they_were_beside(config):
+    # Their track went off with someone else in a crowd: they are on the floor as a stray,
+    # and alice, who stood beside them, may be who they are. Before strays the milk went to
+    # alice, the only shopper near, confidently.
+    store = Store(config)
+    store.scan('alice')
+    alice = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11)))
+    lost = (6.0, 99.0, lambda t: AT_A12)
+    store.run(10.0, {'alice': alice, 'lost': lost},
+              hands=lambda t, name: A12_HAND if name == 'lost' and 8.5 <= t <= 9.5 else None)
+    out = store.shelf('e1', 'a_12')
+    [alert] = out.alerts
+    assert alert.kind == AlertKind.LOSS_PREVENTION and 'away from the entry' in alert.description
+    [request] = out.reviews
+    assert 'session-alice' in {c.session_id for c in request.candidates}
+    assert store.cart('alice') == {} and store.fusion.cart('session-alice').pending_review
+
+
+def test_a_shopper_who_took_over_someone_lost_beside_others_goes_to_review(config):
+    # Carol's track coasted out, a stray picked her up beside alice, and carol's lost track
+    # took the stray over: it may be alice's person now, so its pick is not carol's for sure.
+    store = Store(config)
+    store.scan('alice')
+    alice = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11)))
+    store.run(4.0, {'alice': alice})
+    store.scan('carol')
+    carol = (4.0, 9.0, path((4, *ENTRY_XY), (5, *ENTRY_XY), (9, 6.0, 3.0)))
+    store.run(15.0, {'alice': alice, 'carol': carol})
+    found = (15.0, 99.0, lambda t: AT_A12)
+    store.run(20.0, {'alice': alice, 'found': found},
+              hands=lambda t, name: A12_HAND if name == 'found' and 18.5 <= t <= 19.5 else None)
+    assert {s.session_id for s in store.fusion.shoppers()} == {'session-alice', 'session-carol'}
+    out = store.shelf('e1', 'a_12')
+    [request] = out.reviews
+    assert request.reason == ReviewReason.ATTRIBUTION and 'lost in a crowd' in \
+        request.description
+    assert store.cart('carol') == {'GB-MILK-1L': 1}
+    assert store.fusion.cart('session-carol').pending_review
+    assert store.fusion.cart('session-alice').pending_review
+
+
+def test_frames_that_arrive_out_of_time_order_are_applied_in_it(config):
+    # Each camera's detections reach fusion when its frame has been processed: the second
+    # camera's come 0.15 s late, after the first camera's newer ones.
+    fusion = StoreFusion(config)
+    fusion.on_entry(EntryScan('entry-alice', 'session-alice', 'entry_1', 'alice', 1, 0.0))
+    walk = path((0, *ENTRY_XY), (1, *ENTRY_XY), (6, 7.75, 0.5))
+    rng = np.random.default_rng(3)
+    errors = []
+    for step in range(int(5.0 / FRAME_S)):
+        t_s = step * FRAME_S
+        for stamp_s in (t_s, t_s - 0.15):
+            if stamp_s >= 0:
+                x, y = np.array(walk(stamp_s)) + rng.normal(0, 0.03, 2)
+                fusion.on_detections(stamp_s, [Detection(float(x), float(y), 0.05, 0.9)])
+        fusion.advance(t_s)
+        if t_s >= 2.0:
+            [estimate] = fusion.tracker.estimates(t_s)
+            errors.append(np.hypot(estimate.x - walk(t_s)[0], estimate.y - walk(t_s)[1]))
+    # Applied as if newest, each late frame would pull the shopper 0.2 m back.
+    assert np.median(errors) < 0.05
+
+
 def test_a_pick_with_nobody_near_is_a_loss_prevention_alert(config):
     store = Store(config)
     store.scan('alice')

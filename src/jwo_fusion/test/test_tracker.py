@@ -36,10 +36,35 @@ def test_people_seen_by_two_cameras_make_one_track_each():
     assert all(t.birth_gate == 'entry_1' for t in live)
 
 
-def test_no_track_is_born_away_from_the_entry():
+def test_someone_seen_only_away_from_the_entry_is_a_stray_nobody_sees():
     tracker = Tracker(ENTRY, EXIT)
-    walk(tracker, [straight((5.0, 5.0), (0.5, 0.0))], 2.0)
-    assert tracker.tracks == []
+    events = walk(tracker, [straight((5.0, 5.0), (0.5, 0.0))], 2.0)
+    assert [(t.birth_gate, t.state) for t in tracker.tracks] == [('', TrackState.CONFIRMED)]
+    assert tracker.estimates(2.0) == [] and not any(e.confirmed for e in events)
+
+
+def test_a_stray_split_from_a_coasting_track_goes_back_to_it():
+    # A standing shopper seen 0.8 m off (a long step, a blob split by the detector) leaves
+    # their track's gate: the detections start a stray, which the track takes back once it
+    # coasts, since nobody else was near.
+    tracker = Tracker(ENTRY, EXIT)
+    walk(tracker, [straight((0.5, 0.5), (1.0, 0.0))], 3.0)
+    walk(tracker, [lambda t: (3.5, 0.5)], 2.0, start_s=3.0)
+    events = walk(tracker, [straight((3.5, 1.3), (0.0, 1.0), 5.0)], 2.0, start_s=5.0)
+    assert [t.track_id for e in events for t in e.reacquired] == ['1']
+    assert [(t.track_id, t.state, t.suspects) for t in tracker.tracks] == \
+        [('1', TrackState.CONFIRMED, set())]
+    assert np.allclose(tracker.tracks[0].position, (3.5, 3.3), atol=0.2)
+
+
+def test_a_stray_met_by_several_shoppers_keeps_them_as_suspects():
+    tracker = Tracker(ENTRY, EXIT)
+    walk(tracker, [straight((0.5, 0.5), (1.0, 0.0)), straight((0.5, 0.9), (1.0, 0.0))], 3.0)
+    # Both walk on past someone standing where no track was ever born.
+    walk(tracker, [straight((3.5, 0.5), (1.0, 0.0), 3.0), straight((3.5, 0.9), (1.0, 0.0), 3.0),
+                   lambda t: (4.5, 1.5)], 1.0, start_s=3.0)
+    stray = next(t for t in tracker.tracks if not t.birth_gate)
+    assert stray.suspects == {'1', '2'}
 
 
 def test_a_track_coasts_through_an_occlusion_and_keeps_its_id():

@@ -7,10 +7,11 @@ share of sessions sent to human review.
     .venv/bin/python scripts/eval_fusion.py --shoppers 10 --seeds 1 --difficulty medium
 
 Scenarios and shopper motion come from jwo_sim (`generate_scenario`, `plan_shoppers`).
-Input: the camera detector does not run on simulator images yet, so detections are
-SYNTHESISED from the ground-truth trajectories (jwo_fusion.synthetic_detections: noise,
-misses, merged blobs in crowds, false positives, missed reaches) and shelf events from the
-true picks/puts (a share of them with uncertain product identification). The output says so.
+Input: detections are SYNTHESISED from the ground-truth trajectories
+(jwo_fusion.synthetic_detections: noise, misses, merged blobs in crowds, false positives,
+missed reaches) and shelf events from the true picks/puts (a share of them with uncertain
+product identification), so any crowd can be scored fast. The output says so. For fusion on
+the real detector's output on rendered bags, see `scripts/replay_cores.py`.
 """
 
 from __future__ import annotations
@@ -291,8 +292,8 @@ def main(argv: list[str] | None = None) -> int:
           f'{noise.crowd_miss_probability:.0%} when within {noise.crowd_radius_m} m of another '
           f'person, {noise.false_positives_per_frame} false positives per frame, reach missed '
           f'{noise.reach_miss_probability:.0%}); shelf events from the true picks/puts, '
-          f'{UNSURE_ITEM_SHARE:.0%} with an uncertain product; the camera detector does not '
-          'run on simulator images yet')
+          f'{UNSURE_ITEM_SHARE:.0%} with an uncertain product (the real detector on rendered '
+          'bags: scripts/replay_cores.py)')
     print(f'scenarios: jwo_sim generate_scenario(store {config.store.id}, {args.shoppers} '
           f'shoppers, {args.duration:.0f} s, {args.difficulty}), seeds {args.seeds}')
     results = [run_scenario(config, seed, args.shoppers, args.duration, args.difficulty, noise)

@@ -111,6 +111,7 @@ class TrackRecord:
     last_seen_s: float
     x: float
     y: float
+    suspects: tuple[str, ...] = ()       # whom it may have taken over (Track.suspects)
 
 
 @dataclass(frozen=True)
@@ -358,7 +359,8 @@ class StoreFusion:
     def record(self) -> FusionRecord:
         bound = self.identity.session_of_track
         tracks = tuple(TrackRecord(t.track_id, t.birth_gate, t.last_seen_s,
-                                   float(t.position[0]), float(t.position[1]))
+                                   float(t.position[0]), float(t.position[1]),
+                                   tuple(sorted(t.suspects)))
                        for t in self.tracker.tracks
                        if t.track_id in bound and t.state != TrackState.EXITED)
         reviews, decisions = self.reviews.records()
@@ -386,7 +388,7 @@ class StoreFusion:
         self._outages.update((outage.slot_id, outage) for outage in record.outages)
         for track in record.tracks:
             self.tracker.restore_lost(track.track_id, track.birth_gate, track.last_seen_s,
-                                      track.x, track.y, record.now_s)
+                                      track.x, track.y, record.now_s, track.suspects)
 
     def _tracker_events(self, events: TrackerEvents) -> FusionOutputs:
         outputs = FusionOutputs()

@@ -95,7 +95,8 @@ def decode(text: str) -> FusionRecord:
                                 for event_id, parts in c['contributions'].items()},
                                set(c['pending_events'])) for c in document['carts']),
         seen_events=tuple(document['seen_events']),
-        tracks=tuple(TrackRecord(**t) for t in document['tracks']),
+        tracks=tuple(TrackRecord(**{**t, 'suspects': tuple(t.get('suspects', ()))})
+                     for t in document['tracks']),
         reviews=tuple(_request(r) for r in document.get('reviews', [])),
         decisions=tuple(_decision(d) for d in document.get('decisions', [])),
         held_sessions={e: tuple(s) for e, s in document.get('held_sessions', {}).items()},

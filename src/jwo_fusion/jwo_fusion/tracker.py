@@ -239,7 +239,7 @@ class Tracker:
         return result
 
     def restore_lost(self, track_id: str, birth_gate: str, last_seen_s: float, x: float,
-                     y: float, now_s: float) -> None:
+                     y: float, now_s: float, suspects: Sequence[str] = ()) -> None:
         """A track of someone in the store when this tracker's process died: it comes back
         as lost at its last known place, so whoever is found near there takes it over (and
         with it, their session)."""
@@ -249,7 +249,8 @@ class Tracker:
                         self.settings.initial_speed_stddev_mps ** 2])
         kf.H = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
         track = Track(track_id, kf, last_seen_s, last_seen_s, state=TrackState.LOST,
-                      birth_gate=birth_gate, last_seen_s=last_seen_s, lost_s=now_s)
+                      birth_gate=birth_gate, last_seen_s=last_seen_s, lost_s=now_s,
+                      suspects=set(suspects))
         track.positions.append((last_seen_s, x, y))
         self._tracks.append(track)
         if track_id.isdigit():

@@ -224,6 +224,12 @@ def test_a_shopper_who_took_over_someone_lost_beside_others_goes_to_review(confi
     assert store.cart('carol') == {'GB-MILK-1L': 1}
     assert store.fusion.cart('session-carol').pending_review
     assert store.fusion.cart('session-alice').pending_review
+    # A fusion restarted on the journal still doubts who carol's track is.
+    restarted = StoreFusion(config)
+    restarted.restore(decode(encode(store.fusion.record())))
+    carol_track = store.fusion.identity.sessions['session-carol'].track_ids[0]
+    assert restarted.tracker.track(carol_track).suspects == \
+        set(store.fusion.identity.sessions['session-alice'].track_ids)
 
 
 def test_frames_that_arrive_out_of_time_order_are_applied_in_it(config):

@@ -6,8 +6,8 @@ innovation of each track's constant-velocity Kalman filter) and assigned to trac
 `scipy.optimize.linear_sum_assignment`. Cameras overlap, so the same person is seen by several
 of them; because each frame updates the existing tracks in turn, a person seen by two cameras
 feeds one track instead of making two. Shoppers' tracks are born in an entry gate zone
-(where the entry scan binds them to an account) and end in an exit gate zone. A track that stops being
-seen coasts on its prediction with growing covariance (occlusion, crowding); after
+(where the entry scan binds them to an account) and end in an exit gate zone. A track that
+stops being seen coasts on its prediction with growing covariance (occlusion, crowding); after
 `max_coast_s` it is LOST, and a person who is seen again away from the entry is picked up
 by the lost track they most plausibly are, so they keep their identity.
 Anyone seen away from the entry whom no track explains gets a stray track (never

@@ -71,9 +71,9 @@ class IdentityBinder:
     track's birth, allowing `report_delay_s` for either to reach us. (Pairing at once gave a
     companion who walked in after their party's scan the next shopper's scan, and every
     shopper after them the scan of the one behind.) A track that no scan is near waits
-    `scan_before_s` for its scan to arrive, then takes the nearest scan still open within
-    `late_scan_s` before it (a shopper who lingered at the gate), with lower confidence;
-    failing that, it entered without scanning.
+    `scan_before_s` and the report delay for its scan to arrive, then takes the nearest scan
+    still open within `late_scan_s` before it (a shopper who lingered at the gate), with lower
+    confidence; failing that, it entered without scanning.
     """
 
     def __init__(self, scan_before_s: float = 2.0, scan_after_s: float = 3.0,
@@ -107,7 +107,7 @@ class IdentityBinder:
         """Late pairings, and the tracks no scan claimed in time (entered without scanning)."""
         bindings = self._pair(now_s)
         unclaimed = [w.track_id for w in self._waiting
-                     if now_s - w.born_s > self._scan_before_s and not self._late_scans(w)
+                     if self._gave_up_waiting(w, now_s) and not self._late_scans(w)
                      and not any(self._near(entry[0], w) for entry in self._open_scans)]
         self._unscanned.update((w.track_id, w) for w in self._waiting
                                if w.track_id in unclaimed)
@@ -171,6 +171,10 @@ class IdentityBinder:
             self.session_of_track[track_id] = session.session_id
             self.confidence_of_track[track_id] = confidences.get(track_id, 1.0)
 
+    def _gave_up_waiting(self, waiting: _WaitingTrack, now_s: float) -> bool:
+        """No scan of its own can still arrive for this track."""
+        return now_s - waiting.born_s > self._scan_before_s + self._report_delay_s
+
     def _window(self, scan: EntryScan) -> tuple[float, float]:
         return (-self._scan_before_s,
                 self._scan_after_s + self._party_lag_s * (max(1, scan.party_size) - 1))
@@ -197,7 +201,7 @@ class IdentityBinder:
                 waiting, entry, late = *chosen, False
             else:
                 late_options = [(w.born_s - entry[0].stamp_s, w, entry) for w in self._waiting
-                                if now_s - w.born_s > self._scan_before_s
+                                if self._gave_up_waiting(w, now_s)
                                 for entry in self._late_scans(w)]
                 if not late_options:
                     return bindings

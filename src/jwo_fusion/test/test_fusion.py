@@ -89,6 +89,19 @@ def test_a_scan_binds_the_shopper_and_their_pick_goes_to_their_cart(config):
     assert out.carts[-1].revision == 1 and not out.carts[-1].pending_review
 
 
+def test_a_scan_the_gate_reports_late_still_binds_the_shopper(config):
+    # The gate decodes app codes from a queue of frames: when it lags, the scan (stamped
+    # with its frame's time) reaches fusion seconds after the shopper's track was born.
+    store = Store(config)
+    alice = (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11)))
+    store.run(2.8, {'alice': alice})
+    store.outputs.append(store.fusion.on_entry(
+        EntryScan('entry-alice', 'session-alice', 'entry_1', 'alice', 1, 0.3)))
+    store.run(8.0, {'alice': alice})
+    assert [s.session_id for s in store.fusion.shoppers()] == ['session-alice']
+    assert store.all('alerts') == []
+
+
 def alice_picks_at_a11_then_stands_at_a12(config, **pick) -> Store:
     """Alice takes `pick` (Store.shelf's options) at a_11, then stands in front of a_12."""
     store = Store(config)

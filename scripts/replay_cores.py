@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Runs the stack's ROS-free cores on a simulator bag in one process, without DDS: the
 overhead detector on every depth frame, the shelf monitor on every load-cell batch, the
-entry scanner on the gate's scans, then fusion on all of it in sensor-time order. The same
-code as the nodes, deterministic and repeatable, so fusion's settings can be compared on
-the detector's real output (what a soak's stack saw, less its injected faults and timing)
-rather than on the synthesised detections `eval_fusion.py` uses.
+entry scanner on the gate's scans, then fusion on all of it in sensor-time order, or as
+late as the stack delivers it (`--frames-late-s`, `--scans-late-s`). The same code as the
+nodes, deterministic and repeatable, so fusion's settings can be compared on the
+detector's real output (what a soak's stack saw, less its injected faults) rather than on
+the synthesised detections `eval_fusion.py` uses.
 
     .venv/bin/python scripts/replay_cores.py --bag out/soak/bag --minutes 20
-    .venv/bin/python scripts/replay_cores.py --bag out/soak/bag --accel-noise 2.0
+    .venv/bin/python scripts/replay_cores.py --bag out/soak/bag --scans-late-s 2.7
 
 Detection takes most of the time; the sensors' outputs are kept in `--cache` (one file per
 bag and time span) for the next run. Prints, per shopper whose cart fusion got wrong, the
@@ -20,9 +21,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import heapq
 import json
 import pickle
+import random
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields, replace
@@ -194,21 +195,33 @@ def sensor_outputs(bag: Path, minutes: float | None, cache: Path) -> SensorOutpu
     return outputs
 
 
+@dataclass(frozen=True)
+class Lateness:
+    """How late inputs reach fusion after their sensor time, at most (uniform, seeded): camera
+    frames (each waits for its camera's detector) and the gate's scans (it decodes a queue of
+    camera frames). Shelf events come when their batch does."""
+    frames_s: float = 0.0
+    scans_s: float = 0.0
+    seed: int = 0
+
+
 def replay(outputs: SensorOutputs, scans: list[EntryScan], fusion: StoreFusion,
-           start_unix_s: float) -> Replay:
-    """Feeds fusion in sensor-time order, as its node would get it with no delay."""
+           start_unix_s: float, lateness: Lateness = Lateness()) -> Replay:
+    """Feeds fusion in order of arrival, as its node would get it."""
     run = Replay(fusion)
-    inputs = heapq.merge(
-        ((stamp, 0, index, ('frame', people)) for index, (stamp, _, people)
-         in enumerate(outputs.frames)),
-        ((scan.stamp_s, 1, index, ('scan', scan)) for index, scan in enumerate(scans)),
-        ((stamp, 2, index, ('shelf', activity)) for index, (stamp, activity)
-         in enumerate(outputs.activities)))
+    rng = random.Random(lateness.seed)
+    inputs = [(stamp + rng.uniform(0.0, lateness.frames_s), 0, index, 'frame', stamp, people)
+              for index, (stamp, _, people) in enumerate(outputs.frames)]
+    inputs += [(scan.stamp_s + rng.uniform(0.0, lateness.scans_s), 1, index, 'scan',
+                scan.stamp_s, scan) for index, scan in enumerate(scans)]
+    inputs += [(stamp, 2, index, 'shelf', stamp, activity)
+               for index, (stamp, activity) in enumerate(outputs.activities)]
+    inputs.sort(key=lambda entry: entry[:3])
     next_advance_s = None
-    for stamp, _, _, (kind, payload) in inputs:
+    for arrival_s, _, _, kind, stamp, payload in inputs:
         if next_advance_s is None:
-            next_advance_s = stamp
-        while next_advance_s <= stamp:
+            next_advance_s = arrival_s
+        while next_advance_s <= arrival_s:
             take(run, fusion.advance(next_advance_s), start_unix_s)
             sample_tracks(run, start_unix_s)
             next_advance_s += ADVANCE_PERIOD_S
@@ -307,6 +320,10 @@ def main() -> int:
     parser.add_argument('--events', action='store_true', help='print every shelf event')
     parser.add_argument('--camera-gone', type=camera_outage, action='append', default=[],
                         metavar='CAMERA:FROM_S:TO_S', help='drop a camera for a while (sim s)')
+    parser.add_argument('--frames-late-s', type=float, default=0.0,
+                        help='camera frames reach fusion up to this late (uniform)')
+    parser.add_argument('--scans-late-s', type=float, default=0.0,
+                        help="the gate's scans reach fusion up to this late (uniform)")
     parser.add_argument('--accel-noise', type=float,
                         help="the tracker's walking noise (m^2/s^3); default: fusion's")
     args = parser.parse_args()
@@ -322,7 +339,8 @@ def main() -> int:
         gone = (truth['start_unix_s'] + from_s, truth['start_unix_s'] + to_s)
         outputs = replace(outputs, frames=[frame for frame in outputs.frames if not (
             frame[1] == camera_id and gone[0] <= frame[0] < gone[1])])
-    run = replay(outputs, scans, StoreFusion(config, settings), truth['start_unix_s'])
+    run = replay(outputs, scans, StoreFusion(config, settings), truth['start_unix_s'],
+                 Lateness(args.frames_late_s, args.scans_late_s))
     if args.events:
         print_events(run, outputs, truth)
     truth = window_truth(truth, args.minutes)

@@ -53,8 +53,8 @@ class FusionSettings:
     scan_before_s: float = 2.0
     scan_after_s: float = 3.0
     # The gate decodes app codes from a queue of camera frames: in the 60-minute soak its
-    # scans reached fusion up to 2.7 s after their frame. Bindings wait that long for one.
-    scan_report_delay_s: float = 3.0
+    # scans reached fusion up to 2.7 s after their frame. A track waits that long for one.
+    scan_latency_s: float = 3.0
     # A blind slot's first weight change after its cells read again may still be the
     # outage's: it goes to review too, for this long.
     outage_grace_s: float = 3.0
@@ -151,7 +151,7 @@ class StoreFusion:
                                {g.id: g.zone for g in config.gates_of_kind('exit')},
                                settings.tracker)
         self.identity = IdentityBinder(settings.scan_before_s, settings.scan_after_s,
-                                       report_delay_s=settings.scan_report_delay_s)
+                                       scan_latency_s=settings.scan_latency_s)
         self.carts = CartBook()
         self.reviews = ReviewQueue()
         self._slot_points = slot_front_points(config)

@@ -71,15 +71,17 @@ class IdentityBinder:
     track's birth, allowing `report_delay_s` for either to reach us. (Pairing at once gave a
     companion who walked in after their party's scan the next shopper's scan, and every
     shopper after them the scan of the one behind.) A track that no scan is near waits
-    `scan_before_s` and the report delay for its scan to arrive, then takes the nearest scan
-    still open within `late_scan_s` before it (a shopper who lingered at the gate), with lower
-    confidence; failing that, it entered without scanning.
+    `scan_before_s` plus `scan_latency_s` (how late the gate may report a scan) for its scan
+    to arrive, then takes the nearest scan still open within `late_scan_s` before it (a
+    shopper who lingered at the gate), with lower confidence; failing that, it entered
+    without scanning.
     """
 
     def __init__(self, scan_before_s: float = 2.0, scan_after_s: float = 3.0,
                  party_lag_s: float = 1.5, late_scan_s: float = 15.0,
-                 report_delay_s: float = 0.5):
+                 report_delay_s: float = 0.5, scan_latency_s: float = 0.0):
         self._report_delay_s = report_delay_s
+        self._scan_latency_s = scan_latency_s
         self._scan_before_s = scan_before_s
         self._scan_after_s = scan_after_s
         self._party_lag_s = party_lag_s
@@ -173,7 +175,7 @@ class IdentityBinder:
 
     def _gave_up_waiting(self, waiting: _WaitingTrack, now_s: float) -> bool:
         """No scan of its own can still arrive for this track."""
-        return now_s - waiting.born_s > self._scan_before_s + self._report_delay_s
+        return now_s - waiting.born_s > self._scan_before_s + self._scan_latency_s
 
     def _window(self, scan: EntryScan) -> tuple[float, float]:
         return (-self._scan_before_s,

@@ -25,6 +25,8 @@ from jwo_fusion.review import (ReviewDecisionData, ReviewQueue, ReviewReason, Re
 from jwo_fusion.tracker import (Detection, Tracker, TrackerEvents, TrackerSettings, TrackEstimate,
                                 TrackState)
 
+# Seconds of each shopper's positions and reaches that the journal keeps.
+JOURNAL_HISTORY_S = 10.0
 # Sessions less likely than this are not held for a review about the event.
 _HOLD_PROBABILITY = 0.05
 # A put-back is read from the shopper's cart only when the weight leaves the cart's products
@@ -115,6 +117,10 @@ class TrackRecord:
     x: float
     y: float
     suspects: tuple[str, ...] = ()       # whom it may have taken over (Track.suspects)
+    # The last JOURNAL_HISTORY_S of (t, x, y) and of reaches (t, x, y, z): a shelf event from
+    # just before a crash, redelivered after the restart, still finds who was at the shelf.
+    positions: tuple[tuple[float, ...], ...] = ()
+    reaches: tuple[tuple[float, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -362,9 +368,12 @@ class StoreFusion:
 
     def record(self) -> FusionRecord:
         bound = self.identity.session_of_track
+        since_s = self.now_s - JOURNAL_HISTORY_S
         tracks = tuple(TrackRecord(t.track_id, t.birth_gate, t.last_seen_s,
                                    float(t.position[0]), float(t.position[1]),
-                                   tuple(sorted(t.suspects)))
+                                   tuple(sorted(t.suspects)),
+                                   tuple(p for p in t.positions if p[0] >= since_s),
+                                   tuple(r for r in t.reaches if r[0] >= since_s))
                        for t in self.tracker.tracks
                        if t.track_id in bound and t.state != TrackState.EXITED)
         reviews, decisions = self.reviews.records()
@@ -392,7 +401,8 @@ class StoreFusion:
         self._outages.update((outage.slot_id, outage) for outage in record.outages)
         for track in record.tracks:
             self.tracker.restore_lost(track.track_id, track.birth_gate, track.last_seen_s,
-                                      track.x, track.y, record.now_s, track.suspects)
+                                      track.x, track.y, record.now_s, track.suspects,
+                                      track.positions, track.reaches)
 
     def _tracker_events(self, events: TrackerEvents) -> FusionOutputs:
         outputs = FusionOutputs()

@@ -95,7 +95,9 @@ def decode(text: str) -> FusionRecord:
                                 for event_id, parts in c['contributions'].items()},
                                set(c['pending_events'])) for c in document['carts']),
         seen_events=tuple(document['seen_events']),
-        tracks=tuple(TrackRecord(**{**t, 'suspects': tuple(t.get('suspects', ()))})
+        tracks=tuple(TrackRecord(**{**t, 'suspects': tuple(t.get('suspects', ())),
+                                    **{key: tuple(tuple(entry) for entry in t.get(key, ()))
+                                       for key in ('positions', 'reaches')}})
                      for t in document['tracks']),
         reviews=tuple(_request(r) for r in document.get('reviews', [])),
         decisions=tuple(_decision(d) for d in document.get('decisions', [])),

@@ -239,7 +239,8 @@ class Tracker:
         return result
 
     def restore_lost(self, track_id: str, birth_gate: str, last_seen_s: float, x: float,
-                     y: float, now_s: float, suspects: Sequence[str] = ()) -> None:
+                     y: float, now_s: float, suspects: Sequence[str] = (),
+                     positions: Sequence[tuple] = (), reaches: Sequence[tuple] = ()) -> None:
         """A track of someone in the store when this tracker's process died: it comes back
         as lost at its last known place, so whoever is found near there takes it over (and
         with it, their session)."""
@@ -251,7 +252,8 @@ class Tracker:
         track = Track(track_id, kf, last_seen_s, last_seen_s, state=TrackState.LOST,
                       birth_gate=birth_gate, last_seen_s=last_seen_s, lost_s=now_s,
                       suspects=set(suspects))
-        track.positions.append((last_seen_s, x, y))
+        track.positions.extend(positions or [(last_seen_s, x, y)])
+        track.reaches.extend(reaches)
         self._tracks.append(track)
         if track_id.isdigit():
             self._ids = itertools.count(max(int(track_id) + 1, next(self._ids)))

@@ -435,6 +435,19 @@ def test_after_a_crash_the_shoppers_inside_leave_with_their_carts(config):
     assert not [a for a in after.all('alerts')]             # nobody taken for a stranger
 
 
+def test_a_pick_from_just_before_a_crash_goes_to_who_was_at_the_shelf(config):
+    before = Store(config)
+    before.scan('alice')
+    before.run(15.0, {'alice': walk_in_pick_walk_out()['alice']})   # at a_11 until 12 s
+    after = StoreFusion(config)
+    after.restore(decode(encode(before.fusion.record())))
+    # The event settled at 10.8 s; it reaches fusion only after the restart (redelivered).
+    out = after.on_shelf_activity(ShelfActivity(
+        'e3', 'shelf_a', ('a_11',), EventKind.PICK, 10.3, 10.8, -1040.0,
+        (ItemCandidate('GB-MILK-1L', 1, 0.98),)))
+    assert [c.session_id for c in out.carts] == ['session-alice'] and out.alerts == []
+
+
 def test_a_session_whose_shopper_was_not_bound_yet_still_binds(config):
     people = {'carol': (1.0, 99.0, path((1, *ENTRY_XY), (3, *ENTRY_XY), (8, *AT_A11)))}
     before = Store(config)

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.utilities import remove_ros_args
@@ -121,6 +122,8 @@ class CameraNode(Node):
         self._finished = False
         self._last_dropped_reported = 0
         self._stop = threading.Event()
+        # Ctrl-C shuts the context down before the nodes are destroyed: stop grabbing then.
+        self.context.on_shutdown(self._stop.set)
         self.create_timer(settings.diagnostics_period_s, self._report)
         self._grabber = threading.Thread(target=self._grab_loop, name=f'grab-{camera.id}',
                                          daemon=True)
@@ -177,7 +180,12 @@ class CameraNode(Node):
                     is_open = False
                 continue
             last_frame_at = time.monotonic()
-            self._publish(frame)
+            try:
+                self._publish(frame)
+            except rclpy_implementation.RCLError:
+                if self.context.ok():
+                    raise
+                break   # the context shut down between the stop check and the publish
         if is_open:
             self._source.close()
 

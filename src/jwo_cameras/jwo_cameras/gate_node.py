@@ -39,7 +39,9 @@ class EntryGateSettings:
     store_config: str = param('', 'Path of the store config YAML', read_only=True)
     gate_id: str = param('', 'Entry gate to serve; empty = the first entry gate with a scanner '
                          'camera', read_only=True)
-    qos: str = param('reliable', 'QoS of the scanner image subscription',
+    # Best effort: a lost frame is one of the several a code is in view for, where reliable
+    # delivery held up every later frame (and the scan) until the lost one was resent.
+    qos: str = param('sensor_data', 'QoS of the scanner image subscription',
                      choices=SENSOR_QOS_CHOICES, read_only=True)
     queue_depth: int = param(30, 'Scanner frames queued while this node is busy; a code is in '
                              'view for about half a second, so a stall that overflows the '

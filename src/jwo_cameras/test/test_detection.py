@@ -1,0 +1,160 @@
+"""Overhead shopper detection on simulator-rendered depth frames with known truth: people
+found where they stand, nobody invented, a reach toward a shelf seen; and
+the node over real rclpy, taking a camera's depth images best effort from a reliable camera
+publisher and publishing what it sees in `map` with the image's stamp."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from jwo_interfaces.msg import ShopperDetectionArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from jwo_cameras.camera_model import camera_model
+from jwo_cameras.detection import OverheadDetector, floor_area, shelf_boxes
+from jwo_cameras.messages import image_msg, to_time
+from jwo_common.frames import optical_to_map
+from jwo_common.qos import sensor_qos
+from jwo_common.store_config import load_store_config
+from jwo_common.testing import spin_until
+from jwo_sim.bodies import body_poses
+from jwo_sim.render import camera_frames
+from jwo_sim.scenario import generate_scenario
+from jwo_sim.simulation import simulate
+
+STORE = Path(__file__).resolve().parents[3] / 'config' / 'london' / 'store.yaml'
+CAMERA = 'cam_05'           # the middle of the 3 x 3 grid
+MARGIN_PX = 12              # a head this close to the image edge may be cut off
+T0_S = 1_767_225_600.0
+
+
+@pytest.fixture(scope='module')
+def simulated():
+    config = load_store_config(STORE)
+    return config, simulate(config, generate_scenario(config, 9, 2, 60.0, 'easy'))
+
+
+def detector_of(config, camera) -> OverheadDetector:
+    return OverheadDetector(camera_model(config, camera), optical_to_map(camera),
+                            shelf_boxes(config), floor_area(config))
+
+
+@pytest.fixture(scope='module')
+def scene(simulated):
+    """Rendered frames of the middle camera over a two-shopper scenario, each with the poses
+    (standing points, reach targets) of the people whose heads it sees, and of everyone."""
+    config, result = simulated
+    camera = config.camera(CAMERA)
+    model = camera_model(config, camera)
+    to_optical = np.linalg.inv(optical_to_map(camera))
+    frames = []
+    for frame in camera_frames(result, camera):
+        in_view, everyone = [], body_poses(result, frame.t_s)
+        for pose in everyone:
+            head = to_optical @ [pose.x_m, pose.y_m, pose.body.height_m, 1.0]
+            u = model.fx * head[0] / head[2] + model.cx
+            v = model.fy * head[1] / head[2] + model.cy
+            if MARGIN_PX <= u < model.width - MARGIN_PX and \
+                    MARGIN_PX <= v < model.height - MARGIN_PX:
+                in_view.append(pose)
+        frames.append((frame, in_view, everyone))
+    return detector_of(config, camera), frames
+
+
+def test_people_in_view_are_found_where_they_stand(scene):
+    detector, frames = scene
+    errors, missed = [], 0
+    for frame, in_view, _ in frames:
+        people = detector.detect(frame.depth_mm)
+        for pose in in_view:
+            distances = [np.hypot(p.x_m - pose.x_m, p.y_m - pose.y_m) for p in people]
+            if not distances or min(distances) > 0.3:
+                missed += 1
+            else:
+                errors.append(min(distances))
+    assert len(errors) > 50, 'the scenario should walk people under the camera'
+    assert missed <= 0.03 * (len(errors) + missed)
+    assert np.median(errors) < 0.08
+
+
+def test_every_detection_is_someone(scene):
+    detector, frames = scene
+    detections = invented = 0
+    for frame, _, everyone in frames:
+        for person in detector.detect(frame.depth_mm):
+            detections += 1
+            invented += all(np.hypot(person.x_m - pose.x_m, person.y_m - pose.y_m) > 0.3
+                            for pose in everyone)
+    assert detections > 50
+    assert invented <= 0.01 * detections
+
+
+def test_a_reach_is_seen_in_front_of_the_slot_the_hand_goes_into(simulated):
+    config, result = simulated
+    reaches = {}            # frame time -> where the hand reaches
+    for camera_frame in camera_frames(result, config.camera(CAMERA)):
+        for pose in body_poses(result, camera_frame.t_s):
+            if pose.hand_target_m is not None:
+                reaches[camera_frame.t_s] = pose.hand_target_m
+    assert reaches, 'the scenario should have picks'
+    # Whichever cameras see the arm; the London shelves run along x, 0.5 m per slot, so the
+    # reach names the right slot when it is within a quarter metre of the hand along x.
+    # Known gap: of this scenario's two picks, the one from shelf_c's top level (the hand at
+    # 1.5 m, just inside the shelf) is seen in no frame.
+    nearest: dict[float, float] = {}
+    for camera in (c for c in config.cameras if c.depth):
+        detector = detector_of(config, camera)
+        for camera_frame in camera_frames(result, camera):
+            hand = reaches.get(camera_frame.t_s)
+            for person in detector.detect(camera_frame.depth_mm) if hand is not None else ():
+                if person.reach_point is not None:
+                    distance = abs(person.reach_point[0] - hand[0])
+                    nearest[camera_frame.t_s] = min(distance,
+                                                    nearest.get(camera_frame.t_s, np.inf))
+    assert len(nearest) >= 0.25 * len(reaches)
+    assert max(nearest.values()) < 0.25
+
+
+def test_the_node_publishes_what_a_camera_sees_in_map(scene):
+    from jwo_cameras.detection_node import ShopperDetectionNode, detections_topic
+    _, frames = scene
+    frame, [pose] = next((f, v) for f, v, _ in frames if len(v) == 1)
+    rclpy.init()
+    executor = SingleThreadedExecutor()
+    try:
+        detection = ShopperDetectionNode(parameter_overrides=[
+            Parameter('store_config', value=str(STORE)), Parameter('cameras', value=[CAMERA])])
+        probe = rclpy.create_node('detection_probe')
+        executor.add_node(detection)
+        executor.add_node(probe)
+        received = []
+        probe.create_subscription(ShopperDetectionArray, detections_topic(CAMERA),
+                                  received.append, sensor_qos('reliable'))
+        # What a camera node publishes: reliable (a viewer shows every frame); the node
+        # takes it best effort.
+        camera = probe.create_publisher(Image, f'/cameras/{CAMERA}/depth/image_raw',
+                                        sensor_qos('reliable'))
+        spin_until(executor, lambda: camera.get_subscription_count() > 0, 20,
+                   'the node subscribes')
+        spin_until(executor, lambda: probe.count_publishers(detections_topic(CAMERA)) > 0, 20,
+                   'the node publishes')
+        stamp = to_time(T0_S + frame.t_s)
+        image = image_msg(frame.depth_mm, '16UC1',
+                          Header(stamp=stamp, frame_id=f'{CAMERA}_optical_frame'))
+
+        def delivered() -> bool:
+            if not received:
+                camera.publish(image)       # best effort: send again until one arrives
+            return bool(received)
+        spin_until(executor, delivered, 20, 'detections of the published frame')
+    finally:
+        executor.shutdown()
+        rclpy.try_shutdown()
+    out = received[0]
+    assert out.header.frame_id == 'map' and out.header.stamp == stamp
+    [person] = out.detections
+    assert np.hypot(person.position.x - pose.x_m, person.position.y - pose.y_m) < 0.1

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,6 +40,26 @@ class ItemCandidate:
     sku: str
     quantity: int
     probability: float
+
+
+# A put-back is read from the shopper's cart only when the weight leaves the cart's products
+# at least this likely together; below it the weight says it was something else.
+_CARRIED_MIN_PROBABILITY = 0.05
+
+
+def put_back_item(candidates: Sequence[ItemCandidate],
+                  held: Mapping[str, int]) -> ItemCandidate:
+    """What a put-back returned, knowing it came from a cart holding `held` (units per
+    SKU): of the weight's candidates, those the cart holds enough of, renormalised.
+    Near-identical weights (an ale put back among the bread) are told apart this way. The
+    weight's own ranking stands when the cart explains too little of it (a foreign object,
+    a wrong cart)."""
+    carried = [c for c in candidates if held.get(c.sku, 0) >= c.quantity]
+    total = sum(c.probability for c in carried)
+    if total < _CARRIED_MIN_PROBABILITY:
+        return candidates[0]
+    best = max(carried, key=lambda c: c.probability)
+    return replace(best, probability=best.probability / total)
 
 
 @dataclass(frozen=True)

@@ -15,23 +15,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from jwo_common.store_config import StoreConfig
-from jwo_fusion.attribution import (AttributionSettings, EventKind, ItemCandidate,
-                                    ShelfActivity, attribute, slot_front_points)
+from jwo_fusion.attribution import (AttributionSettings, EventKind, ShelfActivity, attribute,
+                                    put_back_item, slot_front_points)
 from jwo_fusion.carts import CartBook, CartRecord, CartSnapshot, Contribution
 from jwo_fusion.identity import Binding, EntryScan, IdentityBinder, Session
 from jwo_fusion.review import (ReviewDecisionData, ReviewQueue, ReviewReason, ReviewRequestData,
                                ReviewSettings, SessionCandidate, identity_request_id,
-                               review_reason, shelf_request_id)
-from jwo_fusion.tracker import (Detection, Tracker, TrackerEvents, TrackerSettings, TrackEstimate,
-                                TrackState)
+                               lost_request_id, review_reason, shelf_request_id)
+from jwo_fusion.tracker import (Detection, Track, Tracker, TrackerEvents, TrackerSettings,
+                                TrackEstimate, TrackState)
 
 # Seconds of each shopper's positions and reaches that the journal keeps.
 JOURNAL_HISTORY_S = 10.0
 # Sessions less likely than this are not held for a review about the event.
 _HOLD_PROBABILITY = 0.05
-# A put-back is read from the shopper's cart only when the weight leaves the cart's products
-# at least this likely together; below it the weight says it was something else.
-_CARRIED_MIN_PROBABILITY = 0.05
+# After a restart, a stray must go unclaimed by the shoppers lost in the crash this long
+# before it is taken for someone who came in meanwhile.
+_ADOPT_AFTER_S = 1.0
 
 
 class AlertKind(enum.IntEnum):
@@ -63,6 +63,10 @@ class FusionSettings:
     # Camera frames reach fusion out of time order (each camera's detections come when its
     # frame is processed): they wait this long to be applied in stamp order.
     reorder_window_s: float = 0.2
+    # Whoever came in while fusion was down was never seen at the gate: for this long after a
+    # restart, people found inside whom no lost shopper explains take the scans made
+    # meanwhile (as a guess, for review) instead of being strays nobody pays for.
+    restart_adopt_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,8 @@ class StoreFusion:
     def __init__(self, config: StoreConfig, settings: FusionSettings = FusionSettings()):
         self.config = config
         self.settings = settings
-        self.tracker = Tracker({g.id: g.zone for g in config.gates_of_kind('entry')},
+        self._entry_zones = {g.id: g.zone for g in config.gates_of_kind('entry')}
+        self.tracker = Tracker(self._entry_zones,
                                {g.id: g.zone for g in config.gates_of_kind('exit')},
                                settings.tracker)
         self.identity = IdentityBinder(settings.scan_before_s, settings.scan_after_s,
@@ -165,6 +170,11 @@ class StoreFusion:
         self._held_sessions: dict[str, set[str]] = {}      # event id -> sessions held for it
         self._outages: dict[str, Outage] = {}              # slot id -> its open outage
         self.now_s = 0.0
+        # After restore(): blind from the journal's time to the first frame after it; strays
+        # are taken for entrants until _adopt_until_s.
+        self._blind_since_s: float | None = None
+        self._blind_until_s: float | None = None
+        self._adopt_until_s: float | None = None
         self._frames: list[tuple[float, int, Sequence[Detection]]] = []     # a heap by stamp
         self._frame_order = itertools.count()
         # For the store view: what happened last at each slot and gate, and when.
@@ -174,6 +184,9 @@ class StoreFusion:
     def on_detections(self, stamp_s: float, detections: Sequence[Detection]) -> FusionOutputs:
         """One camera frame; applied once no earlier frame can still be on its way."""
         self.now_s = max(self.now_s, stamp_s)
+        if self._blind_since_s is not None and self._adopt_until_s is None:
+            self._blind_until_s = stamp_s
+            self._adopt_until_s = stamp_s + self.settings.restart_adopt_s
         heapq.heappush(self._frames, (stamp_s, next(self._frame_order), detections))
         outputs = self._apply_frames()
         self._hold_at_blind_slots(outputs)
@@ -263,7 +276,8 @@ class StoreFusion:
             return outputs
 
         if activity.kind == EventKind.PUT:
-            item = self._put_back_item(best_session, activity.candidates)
+            held = {line.sku: line.quantity for line in self.carts.cart(best_session).lines}
+            item = put_back_item(activity.candidates, held)
         reason = review_reason(best_probability, item.probability, self.settings.review)
         # The track took over someone the cameras lost beside others: it may be one of them.
         doubted = [session_id for session_id in self._possible_sessions(best_track)
@@ -322,16 +336,19 @@ class StoreFusion:
         if request.reason == ReviewReason.IDENTITY:
             if not decision.dismissed:
                 self._move_track(request.track_id, decision.session_id, stamp_s, outputs)
+            for session_id in sorted(self._held_sessions.pop(request.request_id, set())):
+                outputs.carts.append(self.carts.remove(session_id, request.request_id, stamp_s))
             return outputs
         activity = request.activity
-        event_id = activity.event_id
+        # A LOST request holds its session under the request's own id.
+        event_id = activity.event_id if activity is not None else request.request_id
         changed: dict[str, CartSnapshot] = {}
         for session_id in set(self.carts.sessions_with(event_id)) | \
                 self._held_sessions.pop(event_id, set()):
             changed[session_id] = self.carts.remove(session_id, event_id, stamp_s)
         if not decision.dismissed:
-            sign = -1 if activity.kind == EventKind.PUT or (
-                activity.kind == EventKind.ANOMALY and activity.delta_grams > 0) else 1
+            sign = -1 if activity is not None and (activity.kind == EventKind.PUT or (
+                activity.kind == EventKind.ANOMALY and activity.delta_grams > 0)) else 1
             parts = tuple(Contribution(item.sku, sign * int(item.quantity), 1.0)
                           for item in decision.items if item.quantity > 0)
             changed[decision.session_id] = self.carts.set(decision.session_id, event_id, parts,
@@ -345,6 +362,8 @@ class StoreFusion:
         outputs = self._apply_frames()
         outputs.extend(self._tracker_events(self.tracker.advance(self.tracked_s)))
         self._hold_at_blind_slots(outputs)
+        if self._adopt_until_s is not None:
+            self._adopt_entrants(outputs)
         bindings, unclaimed = self.identity.update(self.now_s)
         self._bound(bindings, outputs)
         for track_id in unclaimed:
@@ -390,6 +409,7 @@ class StoreFusion:
         who were inside come back as lost tracks at their last places: the tracker hands
         them to whoever it finds near there, with their sessions."""
         self.now_s = record.now_s
+        self._blind_since_s = record.now_s
         for session in record.sessions:
             self.identity.restore(session, record.confidences, record.now_s)
         for cart in record.carts:
@@ -427,20 +447,80 @@ class StoreFusion:
                 f'exit-{session.session_id}', track.exit_gate, session.session_id,
                 session.account_token, session.scan.party_size, track.track_id,
                 track.last_seen_s))
+        for track in events.abandoned:
+            self._close_lost_session(track, outputs)
         return outputs
+
+    def _close_lost_session(self, track: Track, outputs: FusionOutputs) -> None:
+        """The cameras gave up on a lost shopper: they left unseen (as someone else's track,
+        or through a blind spot) or are still inside unrecognised. Left open, the session would
+        never be charged; it is closed with its receipt held until a person confirms the cart."""
+        session_id = self.identity.session_of_track.get(track.track_id, '')
+        members = [self.tracker.track(track_id) for track_id in
+                   self.identity.sessions[session_id].track_ids] if session_id else []
+        if any(member is not None and member.state == TrackState.LOST for member in members):
+            return      # another member, still lost, may yet be seen leaving
+        session = self.identity.close_lost(track.track_id)
+        if session is None:
+            return
+        request_id = lost_request_id(session.session_id)
+        outputs.carts.append(self.carts.mark_pending(session.session_id, request_id,
+                                                     self.now_s))
+        self._held_sessions[request_id] = {session.session_id}
+        x, y = track.position
+        self._request(outputs, None, ReviewReason.LOST, 0.0,
+                      (SessionCandidate(session.session_id, track.track_id, 1.0),),
+                      f'the cameras lost shopper {track.track_id} at ({x:.1f}, {y:.1f}) m, '
+                      f'{track.last_seen_s:.1f} s, and never saw them leave: is the cart of '
+                      f'session {session.session_id} right?', track_id=track.track_id,
+                      request_id=request_id)
+        outputs.exits.append(ExitData(
+            f'exit-{session.session_id}', '', session.session_id, session.account_token,
+            session.scan.party_size, track.track_id, self.now_s))
 
     def _bound(self, bindings: list[Binding], outputs: FusionOutputs) -> None:
         for binding in bindings:
             if binding.confidence >= self.settings.review.attribution_threshold:
                 continue
             share = 1.0 / max(1, len(binding.waiting_tracks))
+            request_id = identity_request_id(binding.track_id, binding.session_id)
+            # Whose cart this is may change: billing holds it until a person says.
+            outputs.carts.append(self.carts.mark_pending(binding.session_id, request_id,
+                                                         self.now_s))
+            self._held_sessions[request_id] = {binding.session_id}
             self._request(outputs, None, ReviewReason.IDENTITY, binding.confidence,
                           tuple(SessionCandidate(binding.session_id, track_id, share)
                                 for track_id in binding.waiting_tracks),
                           f'{len(binding.waiting_tracks)} people at the entry for the scan of '
                           f'session {binding.session_id}; shopper {binding.track_id} got it',
-                          track_id=binding.track_id,
-                          request_id=identity_request_id(binding.track_id, binding.session_id))
+                          track_id=binding.track_id, request_id=request_id)
+
+    def _adopt_entrants(self, outputs: FusionOutputs) -> None:
+        """After a restart: strays no lost shopper claimed take the scans made while fusion
+        was down, at the entry gate nearest them."""
+        if self.tracked_s > self._adopt_until_s:
+            self._blind_since_s = self._blind_until_s = self._adopt_until_s = None
+            return
+        for track in self.tracker.tracks:
+            scans = self.identity.open_scans_between(
+                self._blind_since_s - self.settings.scan_before_s,
+                self._blind_until_s + self.settings.scan_after_s)
+            if not scans:
+                return
+            if track.birth_gate or track.state != TrackState.CONFIRMED or \
+                    self.tracked_s - track.born_s < _ADOPT_AFTER_S:
+                continue
+            gate = min({scan.gate_id for scan in scans},
+                       key=lambda gate_id: self._distance_to_gate(gate_id, track))
+            self.tracker.adopt(track.track_id, gate)
+            self._bound(self.identity.bind_unseen(
+                track.track_id, gate, track.born_s,
+                [scan for scan in scans if scan.gate_id == gate]), outputs)
+
+    def _distance_to_gate(self, gate_id: str, track: Track) -> float:
+        zone = self._entry_zones[gate_id]
+        return math.hypot(track.position[0] - (zone.min_x + zone.max_x) / 2,
+                          track.position[1] - (zone.min_y + zone.max_y) / 2)
 
     def _unbound_shopper(self, track_id: str) -> str:
         track = self.tracker.track(track_id)
@@ -468,20 +548,6 @@ class StoreFusion:
                                     activity.settled_s if activity else self.now_s, track_id)
         if self.reviews.add(request):
             outputs.reviews.append(request)
-
-    def _put_back_item(self, session_id: str,
-                       candidates: Sequence[ItemCandidate]) -> ItemCandidate:
-        """What a put-back returned, knowing it came from the shopper's cart: of the weight's
-        candidates, those the cart holds enough of, renormalised. Near-identical weights (an
-        ale put back among the bread) are told apart this way. The weight's own ranking
-        stands when the cart explains too little of it (a foreign object, a wrong cart)."""
-        held = {line.sku: line.quantity for line in self.carts.cart(session_id).lines}
-        carried = [c for c in candidates if held.get(c.sku, 0) >= c.quantity]
-        total = sum(c.probability for c in carried)
-        if total < _CARRIED_MIN_PROBABILITY:
-            return candidates[0]
-        best = max(carried, key=lambda c: c.probability)
-        return replace(best, probability=best.probability / total)
 
     def _move_track(self, track_id: str, session_id: str, stamp_s: float,
                     outputs: FusionOutputs) -> None:
@@ -521,15 +587,18 @@ class StoreFusion:
         return False
 
     def _hold_at_blind_slots(self, outputs: FusionOutputs, since_s: float | None = None) -> None:
-        """Holds the session of every shopper within arm's reach of a blind slot: only a
-        person can tell what they took there. `since_s`: search the tracks' position
+        """Holds the session of every shopper who came near a blind slot: only a person can
+        tell what they took there. `since_s`: search the tracks' position
         histories from then on, not just where they are now."""
         grace_s = self.settings.outage_grace_s
         self._outages = {slot_id: o for slot_id, o in self._outages.items()
                          if o.restored_s is None or self.now_s <= o.restored_s + grace_s}
         if not self._outages:
             return
-        reach_m = self.settings.attribution.arm_reach_m
+        # As far as attribution would give them the slot's pick rather than nobody: a
+        # shopper beside the slot, or a track a few centimetres off, took things there too.
+        attribution = self.settings.attribution
+        reach_m = attribution.arm_reach_m + attribution.nobody_distance_m
         for track in self.tracker.tracks:
             session_id = self.identity.session_of_track.get(track.track_id, '')
             if not session_id or not track.positions:

@@ -191,8 +191,10 @@ class FusionNode(Node):
             exit_event = messages.exit_event(exit_data)
             sign_gate_event(self._signer, exit_event, self.get_clock().now().nanoseconds)
             self._gate_events.publish(exit_event)
-            self.get_logger().info(f'session {exit_data.session_id} left through '
-                                   f'{exit_data.gate_id}')
+            self.get_logger().info(
+                f'session {exit_data.session_id} left through {exit_data.gate_id}'
+                if exit_data.gate_id else
+                f'session {exit_data.session_id} closed: its shopper was lost (held for review)')
         for request in outputs.reviews:
             self._review_requests.publish(messages.review_request(request))
         for alert in outputs.alerts:

@@ -105,6 +105,22 @@ class IdentityBinder:
         self._waiting.append(_WaitingTrack(track_id, gate_id, born_s))
         return self._pair(now_s)
 
+    def bind_unseen(self, track_id: str, gate_id: str, born_s: float,
+                    scans: list[EntryScan]) -> list[Binding]:
+        """A track nobody saw come in (found inside after fusion restarted) takes the one of
+        `scans` (made while nobody watched) nearest in time, as a guess for review."""
+        options = [entry for entry in self._open_scans if entry[0] in scans]
+        if not options:
+            return []
+        waiting = _WaitingTrack(track_id, gate_id, born_s)
+        self._waiting.append(waiting)
+        return [self._bind(waiting, min(options, key=lambda e: abs(born_s - e[0].stamp_s)),
+                           late=True)]
+
+    def open_scans_between(self, since_s: float, until_s: float) -> list[EntryScan]:
+        """Scans made in [since_s, until_s] that still have places for their party."""
+        return [entry[0] for entry in self._open_scans if since_s <= entry[0].stamp_s <= until_s]
+
     def update(self, now_s: float) -> tuple[list[Binding], list[str]]:
         """Late pairings, and the tracks no scan claimed in time (entered without scanning)."""
         bindings = self._pair(now_s)
@@ -141,6 +157,16 @@ class IdentityBinder:
         if exited:
             session.exited_track_ids.add(track_id)
         if session.exited or not session.exited_track_ids or \
+                not set(session.track_ids) <= session.gone_track_ids:
+            return None
+        session.exited = True
+        return session
+
+    def close_lost(self, track_id: str) -> Session | None:
+        """The cameras gave up on a lost track; returns its session, once, when every member
+        is gone and none was seen leaving: nobody will close it through an exit."""
+        session = self.sessions.get(self.session_of_track.get(track_id, ''))
+        if session is None or session.exited or \
                 not set(session.track_ids) <= session.gone_track_ids:
             return None
         session.exited = True

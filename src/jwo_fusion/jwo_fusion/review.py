@@ -4,10 +4,12 @@ person with its evidence, and their decision comes back.
 A request is raised when the most probable shopper's session falls below
 `attribution_threshold`, when the most probable product/quantity falls below
 `item_threshold`, when a weight change has no shopper to explain it, when an entry scan
-had several people to choose from, or when a shopper was at a shelf whose load cells could
-not weigh (what they took there is not known). A decision names the request; decisions for unknown
-requests are refused, a repeated decision changes nothing, and a later different decision
-for the same request replaces the earlier one (a reviewer correcting themselves).
+had several people to choose from, when a shopper was at a shelf whose load cells could
+not weigh (what they took there is not known), or when the cameras lost a shopper for good
+(their session is closed and its receipt waits for a person to confirm the cart). A
+decision names the request; decisions for unknown requests are refused, a repeated decision
+changes nothing, and a later different decision for the same request replaces the earlier
+one (a reviewer correcting themselves).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class ReviewReason(enum.IntEnum):
     IDENTITY = 2
     ANOMALY = 3
     SENSOR = 4        # the shelf's load cells failed while the shopper was at it
+    LOST = 5          # the cameras lost the shopper and never saw them leave
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class ReviewRequestData:
     request_id: str
     reason: ReviewReason
     confidence: float
-    activity: ShelfActivity | None       # None for IDENTITY
+    activity: ShelfActivity | None       # None for IDENTITY and LOST
     candidates: tuple[SessionCandidate, ...]     # most probable first
     description: str
     stamp_s: float
@@ -67,6 +70,10 @@ def shelf_request_id(event_id: str) -> str:
 
 def identity_request_id(track_id: str, session_id: str) -> str:
     return f'review-identity-{session_id}-{track_id}'
+
+
+def lost_request_id(session_id: str) -> str:
+    return f'review-lost-{session_id}'
 
 
 def review_reason(session_probability: float, item_probability: float,

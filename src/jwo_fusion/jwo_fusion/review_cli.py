@@ -18,8 +18,9 @@ import time
 
 from jwo_common.signing import KeystoreError
 from jwo_common.store_config import StoreConfigError, load_store_config
+from jwo_fusion.review import ReviewReason
 
-REASONS = {0: 'attribution', 1: 'item', 2: 'identity', 3: 'anomaly', 4: 'sensor'}
+REASONS = {reason.value: reason.name.lower() for reason in ReviewReason}
 QUIET_S = 0.5
 
 

@@ -126,9 +126,10 @@ class TrackerEvents:
     reacquired: list[Track] = field(default_factory=list)    # a lost track seen again
     exited: list[Track] = field(default_factory=list)
     lost: list[Track] = field(default_factory=list)
+    abandoned: list[Track] = field(default_factory=list)     # lost for lost_keep_s: dropped
 
     def extend(self, other: TrackerEvents) -> None:
-        for name in ('confirmed', 'reacquired', 'exited', 'lost'):
+        for name in ('confirmed', 'reacquired', 'exited', 'lost', 'abandoned'):
             getattr(self, name).extend(getattr(other, name))
 
 
@@ -215,6 +216,7 @@ class Tracker:
                 track.state, track.lost_s = TrackState.LOST, now_s
                 events.lost.append(track)
             if track.state == TrackState.LOST and now_s - track.lost_s > s.lost_keep_s:
+                events.abandoned.append(track)
                 continue
             if track.state == TrackState.EXITED and unseen_s > s.history_s:
                 continue
@@ -237,6 +239,13 @@ class Tracker:
             result.append(TrackEstimate(track.track_id, track.state, float(x[0]), float(x[1]),
                                         float(x[2]), float(x[3]), p))
         return result
+
+    def adopt(self, track_id: str, gate: str) -> Track:
+        """Takes a stray for someone who came in through `gate` while nobody watched (fusion
+        was down): from now on it is followed, published and ended like an entry-born track."""
+        track = self.track(track_id)
+        track.birth_gate, track.suspects = gate, set()
+        return track
 
     def restore_lost(self, track_id: str, birth_gate: str, last_seen_s: float, x: float,
                      y: float, now_s: float, suspects: Sequence[str] = (),

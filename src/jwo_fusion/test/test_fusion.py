@@ -357,6 +357,32 @@ def test_an_uncertain_product_goes_to_review_and_a_decision_after_the_exit_corre
     assert not cart.pending_review
 
 
+def test_a_shopper_the_cameras_lose_for_good_leaves_a_receipt_held_for_review(config):
+    # Lost at a shelf and never seen again (walked out unseen, as someone else's track):
+    # the session must still close, but only a person can say the cart is right.
+    store = Store(config)
+    store.scan('alice')
+    alice = (0.0, 10.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11)))
+    store.run(8.0, {'alice': alice})
+    store.shelf('e1', 'a_11')
+    keep_s = store.fusion.settings.tracker.lost_keep_s
+    store.run(10.0 + keep_s - 5.0, {'alice': alice})
+    assert store.all('exits') == []
+    store.run(10.0 + keep_s + 10.0, {'alice': alice})
+    [exit_event] = store.all('exits')
+    assert (exit_event.session_id, exit_event.gate_id) == ('session-alice', '')
+    [request] = store.all('reviews')
+    assert (request.reason, request.request_id) == (ReviewReason.LOST,
+                                                    'review-lost-session-alice')
+    held = store.fusion.cart('session-alice')
+    assert held.pending_review and store.cart('alice') == {'GB-MILK-1L': 1}
+    confirmed = store.fusion.on_decision(ReviewDecisionData(
+        request.request_id, 'reviewer-1', True, '', ()))
+    [cart] = confirmed.carts
+    assert not cart.pending_review
+    assert [(line.sku, line.quantity) for line in cart.lines] == [('GB-MILK-1L', 1)]
+
+
 def test_a_replayed_shelf_event_changes_nothing(config):
     store = Store(config)
     store.scan('alice')
@@ -433,6 +459,33 @@ def test_after_a_crash_the_shoppers_inside_leave_with_their_carts(config):
     exits = {e.session_id: e for e in after.all('exits')}
     assert set(exits) == {'session-alice', 'session-bob'}
     assert not [a for a in after.all('alerts')]             # nobody taken for a stranger
+
+
+def test_someone_who_came_in_while_fusion_was_down_takes_the_scan_made_then_for_review(config):
+    people = walk_in_pick_walk_out()
+    before = Store(config)
+    before.scan('alice')
+    before.run(3.0, people)
+    record = before.fusion.record()
+    # Down from 3 s to 8 s: Bob scans and walks in unseen; the gate's scan is latched.
+    after = Store(config)
+    after.fusion.restore(record)
+    after.t_s = 8.0
+    after.outputs.append(after.fusion.on_entry(EntryScan(
+        'entry-bob', 'session-bob', 'entry_1', 'bob', 1, 4.1)))
+    after.run(12.0, people)
+    sessions = {s.session_id: s for s in after.fusion.shoppers()}
+    assert set(sessions) == {'session-alice', 'session-bob'}
+    assert sessions['session-alice'].identity_confidence == 1.0
+    assert sessions['session-bob'].identity_confidence == 0.5
+    [request] = after.all('reviews')
+    assert request.reason == ReviewReason.IDENTITY and request.track_id == \
+        sessions['session-bob'].estimate.track_id
+    assert after.fusion.cart('session-bob').pending_review
+    # Staff confirm it was Bob: his cart is released.
+    confirmed = after.fusion.on_decision(ReviewDecisionData(
+        request.request_id, 'staff', False, 'session-bob', ()))
+    assert [cart.pending_review for cart in confirmed.carts] == [False]
 
 
 def test_a_pick_from_just_before_a_crash_goes_to_who_was_at_the_shelf(config):
@@ -528,3 +581,22 @@ def test_shoppers_at_a_shelf_whose_cells_failed_are_held_for_review(config, tmp_
     assert store.fusion.record().outages == ()      # restored and past the grace: forgotten
     late = store.shelf('e2', 'a_11')
     assert late.reviews == []
+
+
+def test_a_shopper_beside_a_blind_slot_is_held_too(config):
+    """The soak's acct_9_052 took two packs from a frozen slot standing 0.64 m from its
+    front and beside its middle; her track, a little further, was not held and she was
+    charged nothing. Attribution would have given her the pick: so is the hold."""
+    store = Store(config)
+    store.scan('carol')
+    beside_a11 = (AT_A11[0] + 0.7, AT_A11[1] - 0.1)       # 0.89 m from a_11's front
+    people = {'carol': (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *beside_a11),
+                                        (10, *beside_a11), (12, *AWAY_XY))),
+              'dave': (2.0, 99.0, path((2, *ENTRY_XY), (3, *ENTRY_XY), (6, *AWAY_XY)))}
+    store.run(2.0, people)
+    store.scan('dave')
+    store.run(8.0, people)
+    began = outage(store, EventKind.OUTAGE, 'shelf_a-a_11-outage-8', 3.0)
+    assert [r.candidates[0].session_id for r in began.reviews] == ['session-carol']
+    assert store.fusion.cart('session-carol').pending_review
+    assert not store.fusion.cart('session-dave').pending_review

@@ -21,8 +21,11 @@ from jwo_common.signing import Signer, Verdict, Verifier
 from jwo_common.store_config import load_store_config
 from jwo_common.testing import spin_until, store_signer, wall_clock_ns
 from jwo_common.tf import TF_QOS
+from jwo_fusion.attribution import EventKind
+from jwo_fusion.fusion import AlertKind
 from jwo_fusion.fusion_node import FusionNode
 from jwo_fusion.messages import to_time
+from jwo_fusion.review import ReviewReason
 from jwo_fusion.review_cli import main as review_main
 from jwo_fusion.store_markers_node import StoreMarkersNode
 from jwo_interfaces.msg import (Cart, GateEvent, ProductCandidate, ReviewDecision, ReviewRequest,
@@ -262,3 +265,12 @@ def test_unsigned_forged_and_replayed_entries_and_decisions_change_nothing(rig):
         ["review decision 'r-4' refused: replayed nonce"]
     assert not any(s.account_token for m in tracked for s in m.shoppers)
     assert carts == []
+
+
+@pytest.mark.parametrize('core_enum, msg_type', [(ReviewReason, ReviewRequest),
+                                                 (EventKind, ShelfEvent),
+                                                 (AlertKind, StoreAlert)])
+def test_the_cores_constants_are_the_messages(core_enum, msg_type):
+    # The core converts by value: a constant added to one side only would mislabel.
+    for member in core_enum:
+        assert getattr(msg_type, member.name) == member.value, member

@@ -11,6 +11,11 @@ to the event coming out (sim time, including the 100 ms batching).
         [--seeds 5] [--shoppers 8] [--seconds 120] [--difficulty easy medium hard]
 
 Targets: event F1 >= 0.99, item+quantity accuracy >= 98 %, latency <= 1.0 s.
+
+Weight alone cannot tell a 104 g chocolate bar put back among 108 g ones from the plate's
+own product. Fusion reads a put-back against the cart of the shopper it attributes it to
+(`jwo_fusion.attribution.put_back_item`); `--carts` scores the puts that way too, with the
+true shopper's cart (attribution itself is measured by eval_fusion.py).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_scenario(config, scenario, quiet_gap_s: float, net: bool):
+def run_scenario(config, scenario, quiet_gap_s: float, net: bool, carts: bool):
     from jwo_shelves.evaluation import Detection, TrueEvent
     from jwo_shelves.planogram import ShelfPlanogram
     from jwo_shelves.shelf_monitor import EventKind, ShelfMonitor
@@ -43,9 +48,34 @@ def run_scenario(config, scenario, quiet_gap_s: float, net: bool):
                                          batch.grams):
                 detections.append(Detection(event, published_ns=last_ns))
         detections += [Detection(event, published_ns=last_ns) for event in monitor.flush()]
+    if carts:
+        detections = [read_put_from_cart(d, result.events) for d in detections]
     truths, merges = merge_concurrent(result.events, quiet_gap_s, net)
     return ([replace(t, seen_ns=first_reading_ns(result.signals[t.shelf_id], t))
              for t in truths], merges), detections
+
+
+def read_put_from_cart(detection, true_events):
+    """The detection with a put-back's candidates led by what fusion would read from the
+    cart of the shopper who truly put it back (the true put nearest in time on its slots)."""
+    from jwo_fusion.attribution import ItemCandidate, put_back_item
+    from jwo_shelves.shelf_monitor import EventKind
+    event = detection.event
+    puts = [e for e in true_events if e.kind == 'put' and e.shelf_id == event.shelf_id
+            and e.slot_id in event.slot_ids]
+    if event.kind != EventKind.PUT or not event.candidates or not puts:
+        return detection
+    settled_s = event.settled_ns / 1e9
+    put = min(puts, key=lambda e: abs(e.t_settled_s - settled_s))
+    held = Counter()
+    for e in true_events:
+        if e.account_token == put.account_token and e.t_settled_s <= put.t_start_s:
+            held[e.sku] += e.quantity if e.kind == 'pick' else -e.quantity
+    weighed = [ItemCandidate(c.sku, c.quantity, c.probability) for c in event.candidates]
+    read = put_back_item(weighed, held)
+    first = next(c for c in event.candidates if (c.sku, c.quantity) == (read.sku, read.quantity))
+    candidates = (first,) + tuple(c for c in event.candidates if c is not first)
+    return replace(detection, event=replace(event, candidates=candidates))
 
 
 def first_reading_ns(signal, truth) -> int:
@@ -131,6 +161,9 @@ def main() -> int:
     parser.add_argument('--net', action='store_true',
                         help='score what weight alone can see: merged reaches into one slot '
                         'as their net change, whatever product and direction each moved')
+    parser.add_argument('--carts', action='store_true',
+                        help="read each put-back against the true shopper's cart, as fusion "
+                        "reads it against the attributed shopper's")
     args = parser.parse_args()
     from jwo_common.store_config import load_store_config
     from jwo_shelves.evaluation import score
@@ -140,7 +173,8 @@ def main() -> int:
     print(f'store {config.store.id}: {args.seeds} seeds x {args.shoppers} shoppers x '
           f'{args.seconds:.0f} s per difficulty; reaches into one slot merged when they '
           f'overlap' + (f' or are < {args.quiet_gap_s} s apart' if args.quiet_gap_s else '')
-          + (', scored as their net change' if args.net else ''))
+          + (', scored as their net change' if args.net else '')
+          + ("; put-backs read against the shopper's cart" if args.carts else ''))
     print(f'{"difficulty":<10} {"events":>6} {"found":>6} {"precision":>9} {"recall":>7} '
           f'{"F1":>6} {"item+qty":>8} {"lat p50":>7} {"lat p95":>7} {"lat max":>7}')
     worst_f1, worst_accuracy, worst_latency = 1.0, 1.0, 0.0
@@ -151,8 +185,8 @@ def main() -> int:
             scenario = generate_scenario(config, seed=seed, n_shoppers=args.shoppers,
                                          duration_s=args.seconds, difficulty=difficulty,
                                          store_config_path=args.store)
-            (seed_truths, merges), seed_detections = run_scenario(config, scenario,
-                                                                  args.quiet_gap_s, args.net)
+            (seed_truths, merges), seed_detections = run_scenario(
+                config, scenario, args.quiet_gap_s, args.net, args.carts)
             concurrent += merges
             # Seeds are separate runs: keep their events apart by shifting time.
             offset_ns = round(seed * (args.seconds + 100) * 1e9)

@@ -9,12 +9,19 @@ the synthesised detections `eval_fusion.py` uses.
 
     .venv/bin/python scripts/replay_cores.py --bag out/soak/bag --minutes 20
     .venv/bin/python scripts/replay_cores.py --bag out/soak/bag --scans-late-s 2.7
+    .venv/bin/python scripts/replay_cores.py --bag out/soak/bag --crash-at 2880
+    .venv/bin/python scripts/replay_cores.py --bag out/soak/bag --stuck shelf_b:1620:1728
+    .venv/bin/python scripts/replay_cores.py --bag out/soak/bag \
+        --live-inputs out/soak/fusion_inputs --crash-at 2880
 
-Detection takes most of the time; the sensors' outputs are kept in `--cache` (one file per
-bag and time span) for the next run. Prints, per shopper whose cart fusion got wrong, the
-cart they left with beside the true one, the tracks that entered without a scan or were
-lost, and the score (receipts as billing would charge the carts at exit; held = the
-session's cart waited for a review).
+Detection takes most of the time; the cameras' outputs are kept in `--cache` (one file per
+bag and time span) for the next run. The shelves' are worked out on every run, with the
+shelf node's health watch: dead or stuck cells (`--stuck`, frozen as the soak freezes them)
+give the OUTAGE and RESTORED events the node would.
+
+Prints, per shopper whose cart fusion got wrong, the cart they left with beside the true
+one, the tracks that entered without a scan or were lost, and the score (receipts as
+billing would charge the carts at exit; held = the session's cart waited for a review).
 """
 
 from __future__ import annotations
@@ -26,10 +33,11 @@ import pickle
 import random
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
+import numpy as np
 from rosbags.highlevel import AnyReader
 
 from jwo_billing.receipt import CartLine, build_receipt
@@ -40,13 +48,16 @@ from jwo_cameras.entry_gate import Entry, EntryScanner, QrReader
 from jwo_cameras.image_codec import decode
 from jwo_common.frames import optical_to_map
 from jwo_common.store_config import load_store_config
+from jwo_fusion import journal
 from jwo_fusion import messages as fusion_messages
 from jwo_fusion.attribution import ShelfActivity
 from jwo_fusion.fusion import FusionSettings, StoreFusion
 from jwo_fusion.identity import EntryScan
 from jwo_fusion.tracker import Detection, TrackState
+from jwo_shelves.health import HealthSettings, StreamHealth
 from jwo_shelves.identification import IdentificationSettings
 from jwo_shelves.messages import readings_grams, shelf_event, to_ns
+from jwo_shelves.outages import OutageWatch
 from jwo_shelves.planogram import ShelfPlanogram
 from jwo_shelves.shelf_monitor import ShelfMonitor
 from jwo_shelves.weight_events import DetectorSettings
@@ -57,6 +68,7 @@ REPO = Path(__file__).resolve().parents[1]
 ADVANCE_PERIOD_S = 0.1      # the fusion node's publish timer: ages tracks, samples them
 # The shelf node publishes an event when the batch that settles it arrives: one batch.
 SHELF_BATCH_S = 0.1
+SHELF_DIAGNOSTICS_PERIOD_S = 1.0    # the shelf node's health check (and OUTAGE events)
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,7 @@ class Replay:
     unexplained: list[str] = field(default_factory=list)
     lost: set[str] = field(default_factory=set)                  # bound tracks ever lost
     tracks: list[TrackSample] = field(default_factory=list)
+    restarts: int = 0                                            # of fusion, from its journal
 
 
 def store_of(bag: Path):
@@ -111,28 +124,69 @@ def detect_camera(bag: Path, camera_id: str, minutes: float | None
     return frames
 
 
-def shelf_events(bag: Path, minutes: float | None) -> list[tuple[float, ShelfActivity]]:
-    """The shelf events node, with its defaults: (when published, event)."""
+@dataclass(frozen=True)
+class StuckCells:
+    """One shelf's load cells repeating their first readings from `from_s` to `to_s` (sim s
+    from the bag's start), as the soak freezes them."""
+    shelf_id: str
+    from_s: float
+    to_s: float
+
+
+class ShelfNode:
+    """The shelf events node's work on one shelf, with its defaults: weight events from
+    each batch, and OUTAGE/RESTORED from its health check every second of sensor time."""
+
+    def __init__(self, config, shelf_id: str, started_ns: int):
+        planogram = ShelfPlanogram.from_config(config, shelf_id)
+        self.monitor = ShelfMonitor(planogram, DetectorSettings(), IdentificationSettings())
+        self.health = StreamHealth(planogram.slot_ids,
+                                   config.shelf(shelf_id).load_cells.sample_rate_hz,
+                                   HealthSettings(), started_ns=started_ns)
+        self.outages = OutageWatch(shelf_id)
+        self.next_check_ns = started_ns + round(SHELF_DIAGNOSTICS_PERIOD_S * 1e9)
+
+    def on_batch(self, start_ns: int, rate_hz: float, slot_ids, grams):
+        """The events published once this batch has arrived."""
+        monitor = self.monitor
+        ordered = monitor.to_plate_order(slot_ids, grams)
+        count = ordered.shape[0]
+        self.health.add(start_ns + np.round(np.arange(count) * 1e9 / rate_hz).astype(np.int64),
+                        ordered)
+        events = monitor.process(monitor.planogram.slot_ids, start_ns, rate_hz, ordered)
+        end_ns = start_ns + round(count * 1e9 / rate_hz)
+        while self.next_check_ns <= end_ns:
+            events += self.outages.update(self.health.report(self.next_check_ns),
+                                          self.next_check_ns)
+            self.next_check_ns += round(SHELF_DIAGNOSTICS_PERIOD_S * 1e9)
+        return events
+
+
+def shelf_events(bag: Path, minutes: float | None, stuck: StuckCells | None = None
+                 ) -> list[tuple[float, ShelfActivity]]:
+    """The shelf events node: (when published, event)."""
     config = store_of(bag)
     truth = json.loads((bag / 'ground_truth.json').read_text())
-    _, stop_ns = span_ns(truth['start_unix_s'], minutes)
-    monitors = {shelf.id: ShelfMonitor(ShelfPlanogram.from_config(config, shelf.id),
-                                       DetectorSettings(), IdentificationSettings())
-                for shelf in config.shelves}
+    start_ns, stop_ns = span_ns(truth['start_unix_s'], minutes)
+    shelves = {shelf.id: ShelfNode(config, shelf.id, start_ns) for shelf in config.shelves}
+    frozen = None
     activities = []
     with AnyReader([bag]) as reader:
         connections = [c for c in reader.connections if c.topic.endswith('/load_cells')]
         for connection, _, raw in reader.messages(connections=connections, stop=stop_ns):
             msg = reader.deserialize(raw, connection.msgtype)
-            monitor = monitors[connection.topic.split('/')[2]]
-            start_ns = to_ns(msg.header.stamp)
-            batch_end_s = start_ns * 1e-9 + msg.sample_count / msg.sample_rate_hz
-            for event in monitor.process(monitor.planogram.slot_ids, start_ns,
-                                         msg.sample_rate_hz,
-                                         monitor.to_plate_order(msg.slot_ids,
-                                                                readings_grams(msg))):
+            shelf_id = connection.topic.split('/')[2]
+            batch_start_ns = to_ns(msg.header.stamp)
+            grams = readings_grams(msg)
+            if stuck and shelf_id == stuck.shelf_id and \
+                    stuck.from_s <= (batch_start_ns - start_ns) / 1e9 < stuck.to_s:
+                frozen = grams[:1].copy() if frozen is None else frozen
+                grams = np.repeat(frozen, grams.shape[0], axis=0)
+            batch_end_s = batch_start_ns * 1e-9 + msg.sample_count / msg.sample_rate_hz
+            for event in shelves[shelf_id].on_batch(batch_start_ns, msg.sample_rate_hz,
+                                                    msg.slot_ids, grams):
                 activities.append((batch_end_s, fusion_messages.shelf_activity(
-                    shelf_event(event, monitor.shelf_id))))
+                    shelf_event(event, shelf_id))))
     return activities
 
 
@@ -166,23 +220,22 @@ def entry_scans(bag: Path, minutes: float | None, from_camera: bool) -> list[Ent
     return scans
 
 
-def astuple_shallow(outputs: SensorOutputs) -> tuple:
-    return tuple(getattr(outputs, f.name) for f in fields(outputs))
-
-
-def sensor_outputs(bag: Path, minutes: float | None, cache: Path) -> SensorOutputs:
+def sensor_outputs(bag: Path, minutes: float | None, cache: Path,
+                   stuck: StuckCells | None = None) -> SensorOutputs:
     written_ns = max(f.stat().st_mtime_ns for f in bag.glob('*.mcap'))
     key = hashlib.sha1(f'{bag.resolve()}:{written_ns}:{minutes}'.encode()).hexdigest()[:12]
     cached = cache / f'{bag.name}-{key}.pickle'
     if cached.is_file():
-        return SensorOutputs(*pickle.loads(cached.read_bytes()))
+        frames, camera_scans, topic_scans = pickle.loads(cached.read_bytes())
+        return SensorOutputs(frames, shelf_events(bag, minutes, stuck), camera_scans,
+                             topic_scans)
     config = store_of(bag)
     cameras = [c.id for c in config.cameras if c.depth]
     print(f'detecting in {len(cameras)} cameras (cached in {cached}) ...', flush=True)
     with ProcessPoolExecutor(max_workers=2) as pool:
         detected = pool.map(detect_camera, [bag] * len(cameras), cameras,
                             [minutes] * len(cameras))
-        activities = pool.submit(shelf_events, bag, minutes)
+        activities = pool.submit(shelf_events, bag, minutes, stuck)
         camera_scans = pool.submit(entry_scans, bag, minutes, True)
         topic_scans = pool.submit(entry_scans, bag, minutes, False)
         frames = sorted((frame for camera in detected for frame in camera),
@@ -190,8 +243,9 @@ def sensor_outputs(bag: Path, minutes: float | None, cache: Path) -> SensorOutpu
     outputs = SensorOutputs(frames, activities.result(), camera_scans.result(),
                             topic_scans.result())
     cache.mkdir(parents=True, exist_ok=True)
-    # Fields, not the class: this script runs as __main__ or imported.
-    cached.write_bytes(pickle.dumps(astuple_shallow(outputs)))
+    # Plain tuples, not the classes: this script runs as __main__ or imported.
+    cached.write_bytes(pickle.dumps((outputs.frames, outputs.camera_scans,
+                                     outputs.topic_scans)))
     return outputs
 
 
@@ -205,10 +259,19 @@ class Lateness:
     seed: int = 0
 
 
-def replay(outputs: SensorOutputs, scans: list[EntryScan], fusion: StoreFusion,
-           start_unix_s: float, lateness: Lateness = Lateness()) -> Replay:
-    """Feeds fusion in order of arrival, as its node would get it."""
-    run = Replay(fusion)
+@dataclass(frozen=True)
+class Crash:
+    """Fusion killed at `at_s` (sim s from the bag's start) and back `down_s` later from its
+    journal (as of the kill; the node writes it every second and before every cart). Camera
+    frames meanwhile are lost; shelf events and scans (latched topics) arrive at the restart."""
+    at_s: float
+    down_s: float = 3.0
+
+
+def arrivals(outputs: SensorOutputs, scans: list[EntryScan], lateness: Lateness = Lateness()
+             ) -> list[tuple]:
+    """(arrival, order, index, kind, stamp, payload) of every input, as late as `lateness`
+    says, in order of arrival."""
     rng = random.Random(lateness.seed)
     inputs = [(stamp + rng.uniform(0.0, lateness.frames_s), 0, index, 'frame', stamp, people)
               for index, (stamp, _, people) in enumerate(outputs.frames)]
@@ -216,22 +279,97 @@ def replay(outputs: SensorOutputs, scans: list[EntryScan], fusion: StoreFusion,
                 scan.stamp_s, scan) for index, scan in enumerate(scans)]
     inputs += [(stamp, 2, index, 'shelf', stamp, activity)
                for index, (stamp, activity) in enumerate(outputs.activities)]
-    inputs.sort(key=lambda entry: entry[:3])
+    return sorted(inputs, key=lambda entry: entry[:3])
+
+
+def live_inputs(recording: Path) -> tuple[SensorOutputs, list[tuple]]:
+    """What a soak's fusion was sent (`soak_store.py`'s fusion_inputs), with the arrivals in
+    the order it came: receive times moved onto sensor time by the quickest detection's
+    delay, so the arrival of the quickest is its stamp."""
+    received = []               # (receive s, stamp s, kind, payload)
+    with AnyReader([recording]) as reader:
+        for connection, receive_ns, raw in reader.messages():
+            msg = reader.deserialize(raw, connection.msgtype)
+            stamp_s = fusion_messages.to_seconds(msg.header.stamp)
+            if connection.topic == '/shelves/events':
+                payload, kind = fusion_messages.shelf_activity(msg), 'shelf'
+            elif connection.topic == '/gates/events':
+                if msg.kind != msg.ENTRY:
+                    continue        # exits are fusion's own
+                payload, kind = fusion_messages.entry_scan(msg), 'scan'
+            else:
+                payload, kind = (msg.camera_id, tuple(fusion_messages.detections(msg))), 'frame'
+            received.append((receive_ns / 1e9, stamp_s, kind, payload))
+    received.sort(key=lambda entry: entry[0])
+    delay_s = min(receive_s - stamp_s for receive_s, stamp_s, kind, _ in received
+                  if kind == 'frame')
+    outputs = SensorOutputs(
+        frames=[(stamp_s, *payload) for _, stamp_s, kind, payload in received
+                if kind == 'frame'],
+        activities=[(receive_s - delay_s, payload) for receive_s, _, kind, payload in received
+                    if kind == 'shelf'],
+        camera_scans=[payload for *_, kind, payload in received if kind == 'scan'],
+        topic_scans=[])
+    inputs = [(receive_s - delay_s, 0, index, kind, stamp_s,
+               payload[1] if kind == 'frame' else payload)
+              for index, (receive_s, stamp_s, kind, payload) in enumerate(received)]
+    return outputs, inputs
+
+
+def replay(outputs: SensorOutputs, scans: list[EntryScan], fusion: StoreFusion,
+           start_unix_s: float, lateness: Lateness = Lateness(),
+           crash: Crash | None = None) -> Replay:
+    """Feeds fusion in order of arrival, as its node would get it."""
+    return replay_arrivals(arrivals(outputs, scans, lateness), fusion, start_unix_s, crash)
+
+
+def replay_arrivals(inputs: list[tuple], fusion: StoreFusion, start_unix_s: float,
+                    crash: Crash | None = None) -> Replay:
+    """Feeds fusion `inputs` (see `arrivals`) in their order."""
+    run = Replay(fusion)
+    killed_s = None if crash is None else start_unix_s + crash.at_s
+    waiting = []            # latched inputs that arrive while fusion is down
     next_advance_s = None
     for arrival_s, _, _, kind, stamp, payload in inputs:
-        if next_advance_s is None:
-            next_advance_s = arrival_s
-        while next_advance_s <= arrival_s:
-            take(run, fusion.advance(next_advance_s), start_unix_s)
-            sample_tracks(run, start_unix_s)
-            next_advance_s += ADVANCE_PERIOD_S
-        if kind == 'frame':
-            take(run, fusion.on_detections(stamp, payload), start_unix_s)
-        elif kind == 'scan':
-            take(run, fusion.on_entry(payload), start_unix_s)
-        else:
-            take(run, fusion.on_shelf_activity(payload), start_unix_s)
+        if killed_s is not None and arrival_s >= killed_s:
+            if arrival_s < killed_s + crash.down_s:
+                waiting += [(kind, stamp, payload)] if kind != 'frame' else []
+                continue
+            run.fusion, run.restarts = restarted(run.fusion), run.restarts + 1
+            for late_kind, late_stamp, late_payload in waiting:
+                next_advance_s = deliver(run, arrival_s, next_advance_s, late_kind, late_stamp,
+                                         late_payload, start_unix_s)
+            killed_s = None
+        next_advance_s = deliver(run, arrival_s, next_advance_s, kind, stamp, payload,
+                                 start_unix_s)
     return run
+
+
+def restarted(fusion: StoreFusion) -> StoreFusion:
+    """A new fusion from the old one's journal record, as the node restarts."""
+    record = journal.decode(journal.encode(fusion.record()))
+    fresh = StoreFusion(fusion.config, fusion.settings)
+    fresh.restore(record)
+    return fresh
+
+
+def deliver(run: Replay, arrival_s: float, next_advance_s: float | None, kind: str,
+            stamp: float, payload, start_unix_s: float) -> float:
+    """One input to fusion, after advancing it to the input's arrival; the next advance."""
+    fusion = run.fusion
+    if next_advance_s is None:
+        next_advance_s = arrival_s
+    while next_advance_s <= arrival_s:
+        take(run, fusion.advance(next_advance_s), start_unix_s)
+        sample_tracks(run, start_unix_s)
+        next_advance_s += ADVANCE_PERIOD_S
+    if kind == 'frame':
+        take(run, fusion.on_detections(stamp, payload), start_unix_s)
+    elif kind == 'scan':
+        take(run, fusion.on_entry(payload), start_unix_s)
+    else:
+        take(run, fusion.on_shelf_activity(payload), start_unix_s)
+    return next_advance_s
 
 
 def take(run: Replay, outputs, start_unix_s: float) -> None:
@@ -306,6 +444,10 @@ def camera_outage(text: str) -> tuple[str, float, float]:
     return camera_id, float(from_s), float(to_s)
 
 
+def stuck_cells(text: str) -> StuckCells:
+    return StuckCells(*camera_outage(text))
+
+
 def units_text(units: dict[str, int]) -> str:
     return ', '.join(f'{n} x {sku}' for sku, n in sorted(units.items())) or '(nothing)'
 
@@ -320,27 +462,40 @@ def main() -> int:
     parser.add_argument('--events', action='store_true', help='print every shelf event')
     parser.add_argument('--camera-gone', type=camera_outage, action='append', default=[],
                         metavar='CAMERA:FROM_S:TO_S', help='drop a camera for a while (sim s)')
+    parser.add_argument('--stuck', type=stuck_cells, metavar='SHELF:FROM_S:TO_S',
+                        help="freeze a shelf's load cells for a while (sim s)")
     parser.add_argument('--frames-late-s', type=float, default=0.0,
                         help='camera frames reach fusion up to this late (uniform)')
     parser.add_argument('--scans-late-s', type=float, default=0.0,
                         help="the gate's scans reach fusion up to this late (uniform)")
+    parser.add_argument('--live-inputs', type=Path, metavar='RECORDING',
+                        help="what a soak's fusion was sent, as it came (the soak's "
+                        'fusion_inputs), instead of the cores on --bag (which still gives the '
+                        'store and the truth)')
+    parser.add_argument('--crash-at', type=float, metavar='S',
+                        help='kill fusion at this sim time and restart it from its journal')
     parser.add_argument('--accel-noise', type=float,
                         help="the tracker's walking noise (m^2/s^3); default: fusion's")
     args = parser.parse_args()
     truth = json.loads((args.bag / 'ground_truth.json').read_text())
     config = store_of(args.bag)
-    outputs = sensor_outputs(args.bag, args.minutes, args.cache)
     settings = FusionSettings()
     if args.accel_noise is not None:
         settings = replace(settings, tracker=replace(settings.tracker,
                                                      accel_noise=args.accel_noise))
-    scans = outputs.topic_scans if args.scanner_topic else outputs.camera_scans
-    for camera_id, from_s, to_s in args.camera_gone:
-        gone = (truth['start_unix_s'] + from_s, truth['start_unix_s'] + to_s)
-        outputs = replace(outputs, frames=[frame for frame in outputs.frames if not (
-            frame[1] == camera_id and gone[0] <= frame[0] < gone[1])])
-    run = replay(outputs, scans, StoreFusion(config, settings), truth['start_unix_s'],
-                 Lateness(args.frames_late_s, args.scans_late_s))
+    if args.live_inputs:
+        outputs, inputs = live_inputs(args.live_inputs)
+        scans = outputs.camera_scans
+    else:
+        outputs = sensor_outputs(args.bag, args.minutes, args.cache, args.stuck)
+        scans = outputs.topic_scans if args.scanner_topic else outputs.camera_scans
+        for camera_id, from_s, to_s in args.camera_gone:
+            gone = (truth['start_unix_s'] + from_s, truth['start_unix_s'] + to_s)
+            outputs = replace(outputs, frames=[frame for frame in outputs.frames if not (
+                frame[1] == camera_id and gone[0] <= frame[0] < gone[1])])
+        inputs = arrivals(outputs, scans, Lateness(args.frames_late_s, args.scans_late_s))
+    run = replay_arrivals(inputs, StoreFusion(config, settings), truth['start_unix_s'],
+                          None if args.crash_at is None else Crash(args.crash_at))
     if args.events:
         print_events(run, outputs, truth)
     truth = window_truth(truth, args.minutes)

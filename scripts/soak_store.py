@@ -14,11 +14,15 @@ script also
 It ends with a verdict on the two soak criteria: every session not sent to review charged
 exactly its true cart, and each process's resident memory at the end within 10% of its
 value five minutes in (for a restarted process: five minutes after its restart).
+
+What fusion was sent (detections, shelf events, gate events) is recorded as it arrived into
+`--out`/fusion_inputs, so `replay_cores.py --live-inputs` can replay fusion on exactly that.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -163,9 +167,20 @@ def sample_memory(stack, now_s: float,
     return totals
 
 
+def fingerprint(paths) -> str:
+    digest = hashlib.sha1()
+    for path in sorted(paths):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def make_bag(args, bag: Path) -> None:
-    wanted = {'store': str(args.store.resolve()), 'minutes': args.minutes,
-              'shoppers': args.shoppers, 'seed': args.seed}
+    """Generates the scenario's bag, unless one of the same recipe is there: the same store
+    config and simulator code (a bag of an older simulator is not the scenario any more)."""
+    import jwo_sim
+    wanted = {'store': fingerprint([args.store]),
+              'simulator': fingerprint(Path(jwo_sim.__file__).parent.glob('*.py')),
+              'minutes': args.minutes, 'shoppers': args.shoppers, 'seed': args.seed}
     recipe = bag.parent / 'bag_recipe.json'
     if bag.is_dir() and recipe.is_file() and json.loads(recipe.read_text()) == wanted:
         print(f'scenario: {bag} (made earlier)')
@@ -193,11 +208,15 @@ def main() -> int:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from jwo_cameras.detection_node import detections_topic
     from jwo_common.launcher import LaunchError, Stack
     from jwo_common.qos import EVENTS
     from jwo_common.store_config import load_store_config
     from jwo_interfaces.msg import StoreAlert
     from jwo_sim.bag_play import BagPlayer
+    from jwo_sim.bag_record import BagRecorder
     from jwo_sim.playback import open_bag
     from jwo_sim.scoring import score_store
 
@@ -208,6 +227,9 @@ def main() -> int:
     duration_s = truth['duration_s']
     plan = FaultPlan.for_duration(duration_s, config)
     shutil.rmtree(args.out / 'var', ignore_errors=True)
+    shutil.rmtree(args.out / 'fusion_inputs', ignore_errors=True)
+    fusion_inputs = Writer(args.out / 'fusion_inputs', version=9,
+                           storage_plugin=StoragePlugin.MCAP)
 
     rclpy.init()
     probe = rclpy.create_node('jwo_soak')
@@ -228,7 +250,10 @@ def main() -> int:
     events: list[str] = []
     failed = None
     played = threading.Event()
-    with open_bag(bag) as opened:
+    with open_bag(bag) as opened, fusion_inputs:
+        BagRecorder(probe, fusion_inputs, {
+            *(detections_topic(c.id) for c in config.cameras if c.depth),
+            '/shelves/events', '/gates/events'})
         injector = FaultInjector(plan, opened.start_ns, args.seed)
         player_node = rclpy.create_node('jwo_soak_play')
         player = BagPlayer(player_node, opened, 1.0)
@@ -346,7 +371,7 @@ def main() -> int:
                       else 'yes' if all(compared) else 'NO')
     print(f'  memory at the end within {MEMORY_TOLERANCE:.0%} of 5 minutes in: '
           f'{memory_verdict}')
-    print(f'  logs: {stack.log_dir}')
+    print(f'  logs: {stack.log_dir}; what fusion was sent: {args.out / "fusion_inputs"}')
     return 0
 
 

@@ -286,6 +286,11 @@ class StoreFusion:
             reason = ReviewReason.ATTRIBUTION
         if reason is None and self._blind(activity):
             reason = ReviewReason.SENSOR
+        settling_s = activity.settled_s - activity.started_s
+        shared = settling_s > self.settings.review.one_reach_s and any(
+            candidate.probability >= _HOLD_PROBABILITY for candidate in candidates[1:])
+        if reason is None and shared:
+            reason = ReviewReason.ATTRIBUTION
         sign = 1 if activity.kind == EventKind.PICK else -1
         outputs.carts.append(self.carts.set(
             best_session, activity.event_id,
@@ -311,8 +316,12 @@ class StoreFusion:
             confidence, why = {
                 ReviewReason.ATTRIBUTION: (
                     best_probability / (1 + len(doubted)),
-                    f'shopper {best_track} only {best_probability:.0%} likely' if not doubted
-                    else f'shopper {best_track} may be {", ".join(doubted)}: lost in a crowd'),
+                    f'shopper {best_track} may be {", ".join(doubted)}: lost in a crowd'
+                    if doubted else f'shopper {best_track} only {best_probability:.0%} likely'
+                    if best_probability < self.settings.review.attribution_threshold
+                    else f'the weight took {settling_s:.1f} s to settle, longer than one '
+                    f'reach: shoppers {", ".join(c.track_id for c in candidates[:3])} may '
+                    'have shared it'),
                 ReviewReason.ITEM: (item.probability, f'product only {item.probability:.0%} '
                                                       'likely'),
                 ReviewReason.SENSOR: (best_probability * item.probability,

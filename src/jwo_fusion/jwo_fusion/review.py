@@ -5,7 +5,9 @@ A request is raised when the most probable shopper's session falls below
 `attribution_threshold`, when the most probable product/quantity falls below
 `item_threshold`, when a weight change has no shopper to explain it, when an entry scan
 had several people to choose from, when a shopper was at a shelf whose load cells could
-not weigh (what they took there is not known), or when the cameras lost a shopper for good
+not weigh (what they took there is not known), when a weight change took longer to settle
+than one reach and another shopper was in reach (two reaches merged), or when the cameras
+lost a shopper for good
 (their session is closed and its receipt waits for a person to confirm the cart). A
 decision names the request; decisions for unknown requests are refused, a repeated decision
 changes nothing, and a later different decision for the same request replaces the earlier
@@ -34,6 +36,11 @@ class ReviewReason(enum.IntEnum):
 class ReviewSettings:
     attribution_threshold: float = 0.9
     item_threshold: float = 0.9
+    # One hand's pick or put settles the plate within about 0.9 s of the weight starting to
+    # change; one that took longer may be two shoppers' reaches merged (the plate never
+    # rested between them), which weight cannot split: with another shopper in reach, a
+    # person says who took what.
+    one_reach_s: float = 1.0
 
 
 @dataclass(frozen=True)

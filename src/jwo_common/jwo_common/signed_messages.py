@@ -28,9 +28,13 @@ def gate_event_fields(msg) -> dict:
 def review_decision_fields(msg) -> dict:
     return {'request_id': msg.request_id, 'reviewer_id': msg.reviewer_id,
             'dismissed': bool(msg.dismissed), 'session_id': msg.session_id,
-            'items': [[item.sku, int(item.quantity), float(item.probability)]
-                      for item in msg.items],
+            'items': _items(msg.items),
+            'shares': [[share.session_id, _items(share.items)] for share in msg.shares],
             'stamp_ns': _stamp_ns(msg.header.stamp)}
+
+
+def _items(items) -> list:
+    return [[item.sku, int(item.quantity), float(item.probability)] for item in items]
 
 
 def _signature_data(msg) -> SignatureData:

@@ -332,10 +332,11 @@ class StoreFusion:
 
     def on_decision(self, decision: ReviewDecisionData) -> FusionOutputs:
         outputs = FusionOutputs()
-        if decision.session_id and not decision.dismissed and \
-                not self.carts.has(decision.session_id):
+        unknown = [part.session_id for part in decision.parts()
+                   if part.session_id and not self.carts.has(part.session_id)]
+        if unknown and not decision.dismissed:
             outputs.refused = (f'decision for {decision.request_id!r} names unknown session '
-                               f'{decision.session_id!r}')
+                               f'{unknown[0]!r}')
             return outputs
         request, why = self.reviews.decide(decision)
         if request is None:
@@ -358,10 +359,11 @@ class StoreFusion:
         if not decision.dismissed:
             sign = -1 if activity is not None and (activity.kind == EventKind.PUT or (
                 activity.kind == EventKind.ANOMALY and activity.delta_grams > 0)) else 1
-            parts = tuple(Contribution(item.sku, sign * int(item.quantity), 1.0)
-                          for item in decision.items if item.quantity > 0)
-            changed[decision.session_id] = self.carts.set(decision.session_id, event_id, parts,
-                                                          False, stamp_s)
+            for part in decision.parts():
+                contributions = tuple(Contribution(item.sku, sign * int(item.quantity), 1.0)
+                                      for item in part.items if item.quantity > 0)
+                changed[part.session_id] = self.carts.set(part.session_id, event_id,
+                                                          contributions, False, stamp_s)
         outputs.carts += sorted(changed.values(), key=lambda cart: cart.session_id)
         return outputs
 

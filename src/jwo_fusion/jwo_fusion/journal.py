@@ -21,7 +21,7 @@ from jwo_fusion.carts import CartRecord, Contribution
 from jwo_fusion.fusion import FusionRecord, Outage, TrackRecord
 from jwo_fusion.identity import EntryScan, Session
 from jwo_fusion.review import (ReviewDecisionData, ReviewReason, ReviewRequestData,
-                               SessionCandidate)
+                               ReviewShare, SessionCandidate)
 
 FORMAT = 3
 # 1: before review requests were journalled; 2: before shelf outages were
@@ -75,7 +75,10 @@ def _request(document: dict) -> ReviewRequestData:
 def _decision(document: dict) -> ReviewDecisionData:
     return ReviewDecisionData(document['request_id'], document['reviewer_id'],
                               bool(document['dismissed']), document['session_id'],
-                              tuple(ItemCandidate(**i) for i in document['items']))
+                              tuple(ItemCandidate(**i) for i in document['items']),
+                              tuple(ReviewShare(s['session_id'],
+                                                tuple(ItemCandidate(**i) for i in s['items']))
+                                    for s in document.get('shares', [])))   # older: none
 
 
 def decode(text: str) -> FusionRecord:

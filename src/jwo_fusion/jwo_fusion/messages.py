@@ -12,7 +12,7 @@ from jwo_fusion.attribution import EventKind, ItemCandidate, ShelfActivity
 from jwo_fusion.carts import CartSnapshot
 from jwo_fusion.fusion import AlertData, ExitData, ShopperView
 from jwo_fusion.identity import EntryScan
-from jwo_fusion.review import ReviewDecisionData, ReviewRequestData
+from jwo_fusion.review import ReviewDecisionData, ReviewRequestData, ReviewShare
 from jwo_fusion.tracker import Detection
 from jwo_interfaces.msg import (Cart, CartItem, GateEvent, ProductCandidate, ReviewCandidate,
                                 ReviewDecision, ReviewRequest, ShelfEvent, ShopperDetectionArray,
@@ -51,10 +51,15 @@ def shelf_activity(msg: ShelfEvent) -> ShelfActivity:
                                                 for c in msg.candidates))
 
 
+def _items(candidates) -> tuple[ItemCandidate, ...]:
+    return tuple(ItemCandidate(c.sku, int(c.quantity), c.probability) for c in candidates)
+
+
 def review_decision(msg: ReviewDecision) -> ReviewDecisionData:
     return ReviewDecisionData(msg.request_id, msg.reviewer_id, msg.dismissed, msg.session_id,
-                              tuple(ItemCandidate(c.sku, int(c.quantity), c.probability)
-                                    for c in msg.items))
+                              _items(msg.items),
+                              tuple(ReviewShare(share.session_id, _items(share.items))
+                                    for share in msg.shares))
 
 
 def cart(snapshot: CartSnapshot, store_id: str) -> Cart:

@@ -63,12 +63,25 @@ class ReviewRequestData:
 
 
 @dataclass(frozen=True)
+class ReviewShare:
+    """One session's part of a weight change that several shoppers' reaches merged into."""
+
+    session_id: str
+    items: tuple[ItemCandidate, ...]
+
+
+@dataclass(frozen=True)
 class ReviewDecisionData:
     request_id: str
     reviewer_id: str
     dismissed: bool
     session_id: str
     items: tuple[ItemCandidate, ...]
+    shares: tuple[ReviewShare, ...] = ()      # instead of session_id and items
+
+    def parts(self) -> tuple[ReviewShare, ...]:
+        """Who is charged what: the shares, or the one session with the items."""
+        return self.shares or (ReviewShare(self.session_id, self.items),)
 
 
 def shelf_request_id(event_id: str) -> str:
@@ -126,7 +139,12 @@ class ReviewQueue:
             return None, f'decision for unknown request {decision.request_id!r}'
         if self._decisions.get(decision.request_id) == decision:
             return None, f'decision for {decision.request_id!r} repeated'
-        if not decision.dismissed and not decision.session_id:
+        if decision.shares and (decision.session_id or decision.items):
+            return None, (f'decision for {decision.request_id!r} names both shares and a '
+                          'session')
+        if not decision.dismissed and not all(part.session_id for part in decision.parts()):
             return None, f'decision for {decision.request_id!r} names no session'
+        if decision.shares and request.activity is None:
+            return None, f'decision for {decision.request_id!r}: only a shelf event is shared'
         self._decisions[decision.request_id] = decision
         return request, ''

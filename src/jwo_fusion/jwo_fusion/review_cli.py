@@ -4,6 +4,8 @@
     jwo_review decide STORE_CONFIG REQUEST_ID --reviewer staff --session SESSION \\
         --item GB-MILK-1L:2 [--item SKU:QTY ...]        # who did it and what really moved
     jwo_review decide STORE_CONFIG REQUEST_ID --reviewer staff --dismiss   # nothing happened
+    jwo_review decide STORE_CONFIG REQUEST_ID --reviewer staff \
+        --share SESSION_A:GB-CRISPS-6:2 --share SESSION_B:GB-CRISPS-6:1   # two took from it
 
 Requests come from `/review/requests` (fusion keeps the last 100 for late joiners);
 a decision goes to `/review/decisions`, signed with the reviewer's private key from the
@@ -29,6 +31,14 @@ def parse_item(text: str) -> tuple[str, int]:
     if not sku or not quantity.isdigit() or int(quantity) < 1:
         raise argparse.ArgumentTypeError(f'{text!r}: expected SKU:QUANTITY, e.g. GB-MILK-1L:2')
     return sku, int(quantity)
+
+
+def parse_share(text: str) -> tuple[str, str, int]:
+    session_id, _, item = text.partition(':')
+    if not session_id or ':' not in item:
+        raise argparse.ArgumentTypeError(
+            f'{text!r}: expected SESSION:SKU:QUANTITY, e.g. entry_1-17672:GB-MILK-1L:2')
+    return (session_id, *parse_item(item))
 
 
 def request_lines(msg) -> list[str]:
@@ -59,12 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     decide.add_argument('--session', default='', help='the session that did it')
     decide.add_argument('--item', type=parse_item, action='append', default=[],
                         metavar='SKU:QTY', help='what really moved (repeatable)')
+    decide.add_argument('--share', type=parse_share, action='append', default=[],
+                        metavar='SESSION:SKU:QTY', help='one weight change several shoppers '
+                        'made: what each session moved (repeatable; instead of --session)')
     decide.add_argument('--dismiss', action='store_true', help='nothing to charge')
     decide.add_argument('--timeout', type=float, default=10.0,
                         help='seconds to wait for fusion to take the decision')
     args, ros_args = parser.parse_known_args(argv)
-    if args.command == 'decide' and not args.dismiss and not args.session:
-        parser.error('decide: --session is required unless --dismiss')
+    if args.command == 'decide' and args.share and (args.session or args.item):
+        parser.error('decide: --share replaces --session and --item')
+    if args.command == 'decide' and not (args.dismiss or args.session or args.share):
+        parser.error('decide: --session (or --share) is required unless --dismiss')
     try:
         config = load_store_config(args.store_config)
         if args.command == 'decide':
@@ -79,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from jwo_common.qos import EVENTS
     from jwo_common.signed_messages import sign_review_decision
-    from jwo_interfaces.msg import ProductCandidate, ReviewDecision, ReviewRequest
+    from jwo_interfaces.msg import ProductCandidate, ReviewDecision, ReviewRequest, ReviewShare
     rclpy.init(args=ros_args)
     node = rclpy.create_node('jwo_review')
     try:
@@ -105,11 +120,17 @@ def main(argv: list[str] | None = None) -> int:
                 print('\n'.join(request_lines(msg)))
             print(f'{len(requests)} review requests')
             return 0
-        decision = ReviewDecision(request_id=args.request_id, reviewer_id=args.reviewer,
-                                  dismissed=args.dismiss, session_id=args.session,
-                                  items=[ProductCandidate(sku=sku, quantity=quantity,
-                                                          probability=1.0)
-                                         for sku, quantity in args.item])
+        def items(pairs) -> list:
+            return [ProductCandidate(sku=sku, quantity=quantity, probability=1.0)
+                    for sku, quantity in pairs]
+        shares = {}
+        for session_id, sku, quantity in args.share:
+            shares.setdefault(session_id, []).append((sku, quantity))
+        decision = ReviewDecision(
+            request_id=args.request_id, reviewer_id=args.reviewer, dismissed=args.dismiss,
+            session_id=args.session, items=items(args.item),
+            shares=[ReviewShare(session_id=session_id, items=items(pairs))
+                    for session_id, pairs in shares.items()])
         decision.header.stamp = node.get_clock().now().to_msg()
         sign_review_decision(signer, decision, node.get_clock().now().nanoseconds)
         publisher = node.create_publisher(ReviewDecision, '/review/decisions', EVENTS)

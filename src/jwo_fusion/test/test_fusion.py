@@ -13,7 +13,7 @@ from jwo_fusion.attribution import EventKind, ItemCandidate, ShelfActivity
 from jwo_fusion.fusion import AlertKind, StoreFusion
 from jwo_fusion.identity import EntryScan
 from jwo_fusion.journal import FusionJournal, JournalError, decode, encode
-from jwo_fusion.review import ReviewDecisionData, ReviewReason
+from jwo_fusion.review import ReviewDecisionData, ReviewReason, ReviewRequestData, ReviewShare
 from jwo_fusion.tracker import Detection
 
 STORE = Path(__file__).resolve().parents[3] / 'config' / 'london' / 'store.yaml'
@@ -621,3 +621,38 @@ def test_a_weight_change_longer_than_one_reach_with_another_shopper_in_reach_is_
         [alice, bob] = out.reviews[0].candidates
         assert (alice.session_id, bob.session_id) == ('session-alice', 'session-bob')
         assert alice.probability >= 0.9 and bob.probability >= 0.05
+
+
+def test_staff_split_a_merged_weight_change_between_the_shoppers_who_made_it(config):
+    store = two_at_the_shelf(config, hands=lambda t, name:
+                             A11_HAND if name == 'alice' and 10.6 <= t <= 11.4 else
+                             (2.6, 5.1, 0.9) if name == 'bob' and 11.3 <= t <= 11.6 else None)
+    [request] = store.shelf('e1', 'a_11', quantity=3, started_s=store.t_s - 1.6).reviews
+
+    def decide(*shares, session_id=''):
+        return store.fusion.on_decision(ReviewDecisionData(
+            request.request_id, 'staff', False, session_id, (), tuple(
+                ReviewShare(f'session-{name}', (ItemCandidate('GB-MILK-1L', quantity, 1.0),))
+                for name, quantity in shares)))
+    assert 'unknown session' in decide(('alice', 2), ('carol', 1)).refused
+    assert 'both shares and a session' in decide(('alice', 2), session_id='session-bob').refused
+    decided = decide(('alice', 2), ('bob', 1))
+    assert {cart.session_id: cart.pending_review for cart in decided.carts} == \
+        {'session-alice': False, 'session-bob': False}
+    assert (store.cart('alice'), store.cart('bob')) == ({'GB-MILK-1L': 2}, {'GB-MILK-1L': 1})
+    # Corrected: it was all alice's after all; bob's share goes.
+    decide(('alice', 3))
+    assert (store.cart('alice'), store.cart('bob')) == ({'GB-MILK-1L': 3}, {})
+    record = store.fusion.record()
+    assert decode(encode(record)) == record
+
+
+def test_an_identity_review_is_not_shared(config):
+    store = Store(config)
+    store.scan('alice')
+    store.fusion.reviews.add(ReviewRequestData(
+        'review-identity-x', ReviewReason.IDENTITY, 0.5, None, (), 'two at the gate', 0.0, '1'))
+    refused = store.fusion.on_decision(ReviewDecisionData(
+        'review-identity-x', 'staff', False, '', (),
+        (ReviewShare('session-alice', ()),)))
+    assert 'only a shelf event is shared' in refused.refused

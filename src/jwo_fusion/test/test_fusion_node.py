@@ -15,8 +15,8 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from jwo_common.qos import EVENTS, LATCHED_LISTENER
-from jwo_common.signed_messages import (check_gate_event, open_keystore, sign_gate_event,
-                                        sign_review_decision)
+from jwo_common.signed_messages import (check_gate_event, check_review_decision,
+                                        open_keystore, sign_gate_event, sign_review_decision)
 from jwo_common.signing import Signer, Verdict, Verifier
 from jwo_common.store_config import load_store_config
 from jwo_common.testing import spin_until, store_signer, wall_clock_ns
@@ -29,8 +29,8 @@ from jwo_fusion.review import ReviewReason
 from jwo_fusion.review_cli import main as review_main
 from jwo_fusion.store_markers_node import StoreMarkersNode
 from jwo_interfaces.msg import (Cart, GateEvent, ProductCandidate, ReviewDecision, ReviewRequest,
-                                ShelfEvent, ShopperDetection, ShopperDetectionArray,
-                                StoreAlert, TrackedShopperArray)
+                                ReviewShare, ShelfEvent, ShopperDetection,
+                                ShopperDetectionArray, StoreAlert, TrackedShopperArray)
 
 ROOT = Path(__file__).resolve().parents[3]
 STORE = ROOT / 'config' / 'london' / 'store.yaml'
@@ -274,3 +274,29 @@ def test_the_cores_constants_are_the_messages(core_enum, msg_type):
     # The core converts by value: a constant added to one side only would mislabel.
     for member in core_enum:
         assert getattr(msg_type, member.name) == member.value, member
+
+
+def test_the_signature_covers_each_share_of_a_split_decision():
+    verifier = Verifier(open_keystore(load_store_config(STORE)), 30.0)
+
+    def split(bob_quantity):
+        return ReviewDecision(request_id='review-e1', reviewer_id='staff', shares=[
+            ReviewShare(session_id=session_id, items=[ProductCandidate(
+                sku='GB-CRISPS-6', quantity=quantity, probability=1.0)])
+            for session_id, quantity in (('session-alice', 2), ('session-bob', bob_quantity))])
+    signed = split(1)
+    sign_review_decision(store_signer(STORE, 'staff', 'reviewer'), signed, wall_clock_ns())
+    tampered = split(0)
+    tampered.signature = signed.signature
+    assert check_review_decision(verifier, tampered, wall_clock_ns()) == Verdict.BAD_SIGNATURE
+    assert check_review_decision(verifier, signed, wall_clock_ns()) == Verdict.ACCEPTED
+
+
+@pytest.mark.parametrize('argv, complaint', [
+    (['--share', 'session-a:GB-MILK-1L'], 'expected SESSION:SKU:QUANTITY'),
+    (['--share', 'session-a:GB-MILK-1L:2', '--session', 'session-b'], '--share replaces'),
+    ([], '--session (or --share) is required')])
+def test_jwo_review_says_what_is_wrong_with_a_decision(argv, complaint, capsys):
+    with pytest.raises(SystemExit):
+        review_main(['decide', str(STORE), 'review-e1', '--reviewer', 'staff', *argv])
+    assert complaint in capsys.readouterr().err

@@ -190,6 +190,12 @@ def main() -> int:
         print(f'error: {truth_path}: no ground truth beside the bag', file=sys.stderr)
         return 1
     truth = json.loads(truth_path.read_text())
+    if truth.get('store_id', config.store.id) != config.store.id:
+        # Another store's shelves and prices would score every receipt wrong, silently.
+        print(f"error: {bag} was recorded in store {truth['store_id']!r}, but {args.store} is "
+              f"store {config.store.id!r} (pass that store's config with --store)",
+              file=sys.stderr)
+        return 1
     out = args.out or REPO / 'out' / config.store.id
     shutil.rmtree(out / 'var', ignore_errors=True)     # a fresh ledger: this run's charges only
     out.mkdir(parents=True, exist_ok=True)

@@ -443,24 +443,32 @@ class StoreFusion:
         for track in events.reacquired:
             self.identity.track_back(track.track_id)
         for track in events.lost:
-            self.identity.track_gone(track.track_id, exited=False)
+            # The party's others have left: the last one lost is taken to have left unseen.
+            session = self.identity.track_gone(track.track_id, exited=False)
+            if session is not None:
+                left = [self.tracker.track(track_id) for track_id in session.exited_track_ids]
+                gate = max((t for t in left if t is not None), key=lambda t: t.last_seen_s,
+                           default=track).exit_gate
+                self._send_exit(session, track, gate, outputs)
         for track in events.exited:
             self.gate_activity[track.exit_gate] = track.last_seen_s
             session = self.identity.track_gone(track.track_id, exited=True)
-            if session is None:
-                continue
-            if self.carts.cart(session.session_id).revision == 0:
-                # Billing charges the latest cart it has; an untouched one is still sent.
-                outputs.carts.append(self.carts.set(
-                    session.session_id, f'exit-{session.session_id}', (), False,
-                    track.last_seen_s))
-            outputs.exits.append(ExitData(
-                f'exit-{session.session_id}', track.exit_gate, session.session_id,
-                session.account_token, session.scan.party_size, track.track_id,
-                track.last_seen_s))
+            if session is not None:
+                self._send_exit(session, track, track.exit_gate, outputs)
         for track in events.abandoned:
             self._close_lost_session(track, outputs)
         return outputs
+
+    def _send_exit(self, session: Session, track: Track, gate_id: str,
+                   outputs: FusionOutputs) -> None:
+        if self.carts.cart(session.session_id).revision == 0:
+            # Billing charges the latest cart it has; an untouched one is still sent.
+            outputs.carts.append(self.carts.set(
+                session.session_id, f'exit-{session.session_id}', (), False,
+                track.last_seen_s))
+        outputs.exits.append(ExitData(
+            f'exit-{session.session_id}', gate_id, session.session_id, session.account_token,
+            session.scan.party_size, track.track_id, track.last_seen_s))
 
     def _close_lost_session(self, track: Track, outputs: FusionOutputs) -> None:
         """The cameras gave up on a lost shopper: they left unseen (as someone else's track,

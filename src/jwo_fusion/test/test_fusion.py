@@ -656,3 +656,21 @@ def test_an_identity_review_is_not_shared(config):
         'review-identity-x', 'staff', False, '', (),
         (ReviewShare('session-alice', ()),)))
     assert 'only a shelf event is shared' in refused.refused
+
+
+def test_a_party_whose_last_member_is_lost_after_the_others_left_is_sent_out(config):
+    # london_tricky: a party of three; two left through the exit, the cameras then lost the
+    # third: the session was marked closed but its EXIT never sent, so it was never charged.
+    store = Store(config)
+    store.scan('family', party_size=2)
+    parent = (0.0, 19.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11), (8, *AT_A11),
+                              (18, *EXIT_XY)))
+    child = (1.0, 25.0, path((1, *ENTRY_XY), (2, *ENTRY_XY), (6, 6.0, 4.0)))
+    store.run(8.0, {'parent': parent, 'child': child})
+    store.shelf('e1', 'a_11')
+    store.run(22.0, {'parent': parent, 'child': child})
+    assert store.all('exits') == []                 # the child is still inside
+    store.run(40.0, {'parent': parent, 'child': child})
+    [exit_event] = store.all('exits')
+    assert (exit_event.session_id, exit_event.gate_id) == ('session-family', 'exit_1')
+    assert store.cart('family') == {'GB-MILK-1L': 1}

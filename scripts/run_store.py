@@ -227,7 +227,8 @@ def main() -> int:
                 print(f'  playing: {percent:3d}%  sim {collector.sim_time_s:5.1f} s, '
                       f'{len(collector.shelf_events)} shelf events, '
                       f'{len(collector.receipts)} receipts', flush=True)
-        owed = {s['account_token'] for s in truth['shoppers'] if truth['carts'].get(s['account_token'])}
+        owed = {s['account_token'] for s in truth['shoppers']
+                if truth['carts'].get(s['account_token'])}
         deadline = time.monotonic() + args.settle_s
         while time.monotonic() < deadline and not owed <= {
                 r.account_token for r in collector.receipts.values()}:

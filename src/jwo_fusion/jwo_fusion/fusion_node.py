@@ -68,6 +68,10 @@ class FusionNodeSettings:
     item_review_threshold: float = param(
         0.9, 'Below this probability of the likeliest product and quantity a shelf event goes '
         'to human review', min_value=0.0, max_value=1.0, read_only=True)
+    one_reach_s: float = param(
+        ReviewSettings.one_reach_s, 'A weight change that takes longer than this to settle, with '
+        'another shopper in reach, may be two reaches merged: it goes to human review',
+        min_value=0.3, max_value=10.0, read_only=True)
     alerts_topic: str = param('/store/alerts', 'Topic of loss-prevention and security alerts',
                               read_only=True)
     marker_fade_s: float = param(10.0, 'Seconds a slot stays coloured after an event',
@@ -85,7 +89,8 @@ class FusionNode(Node):
         self._config = config = load_store_config(settings.store_config)
         cameras = config.depth_camera_ids(settings.cameras)
         self._fusion = StoreFusion(config, FusionSettings(review=ReviewSettings(
-            settings.attribution_review_threshold, settings.item_review_threshold)))
+            settings.attribution_review_threshold, settings.item_review_threshold,
+            settings.one_reach_s)))
         self._slot_points = slot_front_points(config)
         self._gate_zones = {g.id: g.zone for g in config.gates}
         if settings.journal_path:

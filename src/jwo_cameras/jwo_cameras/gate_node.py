@@ -9,13 +9,18 @@ fusion and billing act on no entry without it.
 Optionally (`scanner_topic`) it also takes entry scans from a dedicated scanner that already
 decodes codes (`GateEvent` ENTRY messages, as the sample bags' `/gates/entry_scans`) through
 the same checks; the party size then comes from the scanner.
+
+`/diagnostics` reports the scanner stream (frames, frames missing from its timeline, codes
+read); a gap in it long enough to hide a whole scan is also logged as a warning.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import cv2
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from jwo_interfaces.msg import GateEvent, StoreAlert
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -23,6 +28,7 @@ from sensor_msgs.msg import Image
 from jwo_cameras.camera_node import image_topic
 from jwo_cameras.entry_gate import Entry, EntryScanner, QrReader, Rejection
 from jwo_cameras.image_codec import decode
+from jwo_cameras.stream_health import StreamHealth
 from jwo_common.frames import MAP_FRAME
 from jwo_common.node_main import run_node
 from jwo_common.parameters import declare_settings, param
@@ -53,6 +59,11 @@ class EntryGateSettings:
                               read_only=True, min_value=0.0, max_value=10.0)
     replay_window_s: float = param(60.0, 'A code that opened a session is refused again for '
                                    'this long', read_only=True, min_value=0.0, max_value=86400.0)
+    frame_gap_warn_s: float = param(0.4, 'A gap in the scanner frames at least this long is '
+                                    'logged: a code is in view for about half a second',
+                                    read_only=True, min_value=0.0, max_value=60.0)
+    diagnostics_period_s: float = param(1.0, 'Seconds between diagnostics messages',
+                                        read_only=True, min_value=0.1, max_value=60.0)
 
 
 def _stamp_ns(stamp) -> int:
@@ -73,6 +84,15 @@ class EntryGateNode(Node):
         self._signer = open_keystore(config).signer(self._gate.id, 'gate')
         self._scanner = EntryScanner(self._gate.id, settings.scan_gap_s, settings.replay_window_s)
         self._qr = QrReader()
+        scanner = config.camera(self._gate.scanner_camera)
+        self._health = StreamHealth(scanner.fps)
+        self._health.on_open()
+        self._frame_period_s = 1.0 / scanner.fps
+        self._frame_gap_warn_s = settings.frame_gap_warn_s
+        self._codes_read = 0
+        self._read_busy_s = 0.0
+        self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(settings.diagnostics_period_s, self._publish_diagnostics)
         self._events = self.create_publisher(GateEvent, GATE_EVENTS_TOPIC, EVENTS)
         self._alerts = self.create_publisher(StoreAlert, ALERTS_TOPIC, EVENTS)
         self.create_subscription(Image, image_topic(self._gate.scanner_camera, 'color'),
@@ -92,10 +112,39 @@ class EntryGateNode(Node):
         except ValueError as error:
             self.get_logger().warning(f'unreadable image from {msg.header.frame_id}: {error}')
             return
+        stamp_s = _stamp_ns(msg.header.stamp) / 1e9
+        missing = self._health.on_frame(stamp_s, time.monotonic())
+        if missing and (missing + 1) * self._frame_period_s >= self._frame_gap_warn_s:
+            self.get_logger().warning(
+                f'gate {self._gate.id}: {missing} scanner frames missing before '
+                f'{stamp_s:.2f} ({missing * self._frame_period_s:.1f} s); a code shown '
+                f'then may not have been read')
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+        started = time.perf_counter()
         payload = self._qr.read(gray)
+        self._read_busy_s += time.perf_counter() - started
         if payload is not None:
+            self._codes_read += 1
             self._decide(self._scanner.read(payload, _stamp_ns(msg.header.stamp)))
+
+    def _publish_diagnostics(self) -> None:
+        health = self._health.snapshot(time.monotonic())
+        camera = self._gate.scanner_camera
+        if not health.frames:
+            level, message = DiagnosticStatus.WARN, f'no frames from {camera} yet'
+        elif health.rate_hz < 0.8 / self._frame_period_s:
+            level, message = DiagnosticStatus.WARN, \
+                f'{health.rate_hz:.1f} Hz of {1 / self._frame_period_s:g} from {camera}'
+        else:
+            level, message = DiagnosticStatus.OK, f'{health.rate_hz:.1f} Hz from {camera}'
+        values = {'frames': health.frames, 'missing_frames': health.dropped,
+                  'rate_hz': f'{health.rate_hz:.2f}', 'codes_read': self._codes_read,
+                  'mean_read_ms': f'{1000 * self._read_busy_s / max(health.frames, 1):.2f}'}
+        array = DiagnosticArray(status=[DiagnosticStatus(
+            level=level, name=f'{self.get_name()}: gate {self._gate.id}', hardware_id=camera,
+            message=message, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics.publish(array)
 
     def _on_scan(self, msg: GateEvent) -> None:
         if msg.kind == GateEvent.ENTRY:

@@ -63,16 +63,24 @@ class StreamHealth:
         self.connected = False
         self.reconnects += 1
 
-    def on_frame(self, device_time_s: float, host_now_s: float) -> None:
+    def on_frame(self, device_time_s: float, host_now_s: float) -> int:
+        """Counts a frame; returns how many frames are missing just before it."""
         self.frames += 1
-        if self._last_device_time_s is not None:
-            gap_periods = (device_time_s - self._last_device_time_s) / self._period_s
-            if gap_periods > 1.5:
-                self.dropped += int(round(gap_periods)) - 1
-        self._last_device_time_s = device_time_s
+        missing = 0
+        last_s = self._last_device_time_s
+        # A frame delivered late (reordered, or twice) neither fills a gap nor opens one.
+        late = last_s is not None and last_s - _CLOCK_JUMP_S < device_time_s <= last_s
+        if not late:
+            if last_s is not None and device_time_s > last_s:
+                gap_periods = (device_time_s - last_s) / self._period_s
+                if gap_periods > 1.5:
+                    missing = int(round(gap_periods)) - 1
+                    self.dropped += missing
+            self._last_device_time_s = device_time_s
         self._last_arrival_s = host_now_s
         self._arrivals.append(host_now_s)
         self._forget_before(host_now_s - self._window_s)
+        return missing
 
     def _forget_before(self, time_s: float) -> None:
         while self._arrivals and self._arrivals[0] < time_s:

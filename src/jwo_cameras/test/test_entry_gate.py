@@ -185,3 +185,28 @@ def test_a_code_seen_while_the_gate_is_busy_is_still_read():
             camera.publish(msg)
         spin_until(executor, lambda: entries, 20, "the shopper's entry")
         assert [e.account_token for e in entries] == ['acct_101_007']
+
+
+def test_gate_diagnostics_count_scanner_frames_gaps_and_codes_read():
+    from diagnostic_msgs.msg import DiagnosticArray
+    with gate_rig(camera_depth=30) as (executor, camera, entries, _):
+        reports = []
+        probe = next(n for n in executor.get_nodes() if n.get_name() == 'gate_probe')
+        probe.create_subscription(DiagnosticArray, '/diagnostics', reports.append, 10)
+        empty = np.full((480, 640, 3), 120, np.uint8)
+        # 10 fps; the frames of 0.5-1.4 s never arrive.
+        shown = [(0.1 * i, empty) for i in range(5)] + \
+            [(1.5 + 0.1 * i, phone_frame('acct_101_008')) for i in range(3)]
+        for stamp_s, frame in shown:
+            msg = image_msg(frame, 'rgb8', Image().header)
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(round(stamp_s * S), S)
+            camera.publish(msg)
+
+        def latest():
+            values = [{kv.key: kv.value for kv in status.values}
+                      for report in reports for status in report.status
+                      if status.name.endswith('gate entry_1')]
+            return values[-1] if values else {}
+        spin_until(executor, lambda: latest().get('frames') == '8', 20, 'a report of 8 frames')
+        assert (latest()['missing_frames'], latest()['codes_read']) == ('10', '3')
+        assert [e.account_token for e in entries] == ['acct_101_008']

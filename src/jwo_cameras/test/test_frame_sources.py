@@ -154,6 +154,15 @@ def test_health_counts_frames_missing_from_the_device_timeline():
     assert health.snapshot(105.0).rate_hz == 0.0
 
 
+def test_health_returns_each_gap_once_and_a_late_frame_opens_none():
+    health = StreamHealth(fps=10.0)
+    health.on_open()
+    gaps = [health.on_frame(device_s, 100.0 + 0.1 * i)
+            for i, device_s in enumerate([0.0, 0.1, 0.3, 0.2, 0.4, 1.0, 1.1])]
+    assert gaps == [0, 0, 1, 0, 0, 5, 0]        # 0.2 came after 0.3: no second gap
+    assert health.snapshot(100.7).dropped == 6
+
+
 def test_sensor_clock_keeps_device_spacing_and_resyncs_on_a_jump():
     clock = SensorClock()
     assert clock.to_host(10.0, 1000.0) == 1000.0

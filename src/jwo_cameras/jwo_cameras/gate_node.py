@@ -45,11 +45,15 @@ class EntryGateSettings:
     store_config: str = param('', 'Path of the store config YAML', read_only=True)
     gate_id: str = param('', 'Entry gate to serve; empty = the first entry gate with a scanner '
                          'camera', read_only=True)
-    # Best effort: a lost frame is one of the several a code is in view for, where reliable
-    # delivery held up every later frame (and the scan) until the lost one was resent.
-    qos: str = param('sensor_data', 'QoS of the scanner image subscription',
+    # Reliable: taken best effort, a full-size colour frame is lost whole when one of its
+    # fragments is. On a loaded host that lost 3-8 frames in a row ~20 times a minute (the
+    # fault soak), as long as a code is in view, and one shopper walked in unscanned.
+    qos: str = param('reliable', 'QoS of the scanner image subscription',
                      choices=SENSOR_QOS_CHOICES, read_only=True)
-    queue_depth: int = param(30, 'Scanner frames queued while this node is busy; a code is in '
+    # A second of frames: enough for a stall of this node. A gate slower than its camera
+    # (a starved host) reads a share of each scan's frames whatever the depth, but holds the
+    # whole queue at ~1 MB a frame (30 frames put the soak's gate up by 25 MB and 3 s late).
+    queue_depth: int = param(10, 'Scanner frames queued while this node is busy; a code is in '
                              'view for about half a second, so a stall that overflows the '
                              'queue can lose a whole scan', read_only=True, min_value=1,
                              max_value=300)

@@ -2,7 +2,8 @@
 `/cameras/<id>/depth/image_raw` (16UC1, mm) and publishes the people it sees as a
 `ShopperDetectionArray` on `/cameras/<id>/detections`, stamped with the image's sensor time,
 positions in `map` (the camera's calibration from the store config). `/diagnostics` says per
-camera how many frames were detected, how many people, and how long detection takes.
+camera how many frames were detected, how many people, how long detection takes, and how many
+frames never arrived (missing from the camera's timeline).
 
 The depth images are taken best effort by default: a frame lost on the way is skipped.
 Taken reliably, every later frame of that camera waits until the lost one is resent (the
@@ -28,6 +29,7 @@ from jwo_cameras.camera_node import image_topic
 from jwo_cameras.detection import (DetectorSettings, OverheadDetector, PersonDetection,
                                    floor_area, shelf_boxes)
 from jwo_cameras.image_codec import decode
+from jwo_cameras.stream_health import StreamHealth
 from jwo_common.frames import MAP_FRAME, optical_to_map
 from jwo_common.node_main import run_node
 from jwo_common.parameters import declare_settings, param
@@ -92,6 +94,7 @@ class ShopperDetectionNode(Node):
         shelves, floor = shelf_boxes(config), floor_area(config)
         image_qos, qos = sensor_qos(settings.image_qos), sensor_qos(settings.qos)
         self._detectors, self._detection_publishers, self._stats = {}, {}, {}
+        self._health: dict[str, StreamHealth] = {}
         for camera_id in chosen:
             camera = depth_cameras[camera_id]
             self._detectors[camera_id] = OverheadDetector(
@@ -100,6 +103,8 @@ class ShopperDetectionNode(Node):
             self._detection_publishers[camera_id] = self.create_publisher(
                 ShopperDetectionArray, detections_topic(camera_id), qos)
             self._stats[camera_id] = _CameraStats()
+            self._health[camera_id] = StreamHealth(camera.fps)
+            self._health[camera_id].on_open()
             self.create_subscription(Image, image_topic(camera_id, 'depth'),
                                      lambda msg, c=camera_id: self._on_depth(c, msg),
                                      image_qos)
@@ -114,6 +119,8 @@ class ShopperDetectionNode(Node):
                                       f'16UC1 (mm); dropped', throttle_duration_sec=10.0)
             return
         started = time.perf_counter()
+        self._health[camera_id].on_frame(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9,
+                                         time.monotonic())
         try:
             people = self._detectors[camera_id].detect(decode(msg))
         except ValueError as error:     # ImageCodecError among them
@@ -138,6 +145,8 @@ class ShopperDetectionNode(Node):
                 message='detecting' if stats.frames else 'no depth frames',
                 values=[KeyValue(key='frames', value=str(stats.frames)),
                         KeyValue(key='people', value=str(stats.people)),
+                        KeyValue(key='missing_frames',
+                                 value=str(self._health[camera_id].dropped)),
                         KeyValue(key='mean_detect_ms',
                                  value=f'{1000 * stats.busy_s / max(stats.frames, 1):.2f}')]))
             self._stats[camera_id] = _CameraStats()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from jwo_interfaces.msg import ShopperDetectionArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
@@ -151,6 +152,21 @@ def test_the_node_publishes_what_a_camera_sees_in_map(scene):
                 camera.publish(image)       # best effort: send again until one arrives
             return bool(received)
         spin_until(executor, delivered, 20, 'detections of the published frame')
+
+        # A frame one second later: the ones between never arrived.
+        reports = []
+        probe.create_subscription(DiagnosticArray, '/diagnostics', reports.append, 10)
+        later = image_msg(frame.depth_mm, '16UC1',
+                          Header(stamp=to_time(T0_S + frame.t_s + 1.0),
+                                 frame_id=f'{CAMERA}_optical_frame'))
+        missing = str(round(load_store_config(STORE).camera(CAMERA).fps) - 1)
+
+        def reported_missing() -> bool:
+            camera.publish(later)           # again until it arrives; a repeat is no new gap
+            return any(kv.key == 'missing_frames' and kv.value == missing
+                       for report in reports for status in report.status
+                       if status.hardware_id == CAMERA for kv in status.values)
+        spin_until(executor, reported_missing, 20, f'{missing} frames reported missing')
     finally:
         executor.shutdown()
         rclpy.try_shutdown()

@@ -45,6 +45,7 @@ class Collector:
         from jwo_common.qos import EVENTS, sensor_qos
         from jwo_interfaces.msg import (Receipt, ReviewRequest, ShelfEvent,
                                         TrackedShopperArray)
+        from diagnostic_msgs.msg import DiagnosticArray
         from rosgraph_msgs.msg import Clock
         self._start = start_unix_s
         self.receipts: dict[str, Receipt] = {}
@@ -53,6 +54,8 @@ class Collector:
         self.reviewed_sessions: set[str] = set()
         self.review_requests = 0
         self.sim_time_s = 0.0
+        # camera id -> (frames received, frames missing), as detection and the gate count them
+        self.camera_frames: dict[str, tuple[int, int]] = {}
         node.create_subscription(Receipt, '/receipts',
                                  lambda m: self.receipts.setdefault(m.receipt_id, m), RECEIPTS_QOS)
         node.create_subscription(TrackedShopperArray, '/shoppers/tracked', self._on_tracked,
@@ -60,12 +63,20 @@ class Collector:
         node.create_subscription(ShelfEvent, '/shelves/events', self.shelf_events.append, EVENTS)
         node.create_subscription(ReviewRequest, '/review/requests', self._on_review, EVENTS)
         node.create_subscription(Clock, '/clock', self._on_clock, 10)
+        node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 100)
 
     def _seconds(self, stamp) -> float:
         return stamp.sec + stamp.nanosec * 1e-9 - self._start
 
     def _on_clock(self, msg) -> None:
         self.sim_time_s = self._seconds(msg.clock)
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if 'received_frames' in values and 'missing_frames' in values:
+                self.camera_frames[status.hardware_id] = (int(values['received_frames']),
+                                                          int(values['missing_frames']))
 
     def _on_tracked(self, msg) -> None:
         from jwo_interfaces.msg import TrackedShopper
@@ -122,6 +133,21 @@ def print_report(score, currency: str, exponent: int) -> None:
     print('\nscore')
     for name, value in rows:
         print(f'  {name:<{width}}  {value}')
+
+
+def print_frame_delivery(camera_frames: dict[str, tuple[int, int]], config) -> None:
+    """Camera frames that never reached detection or the gate: dropped in the recording, or
+    lost on the way (a transport or a host that cannot keep up)."""
+    if not camera_frames:
+        return
+    print('\ncamera frames missing on arrival (dropped in the recording, or lost on the way)')
+    depth = [camera_frames[c.id] for c in config.cameras if c.depth and c.id in camera_frames]
+    others = [c.id for c in config.cameras if not c.depth and c.id in camera_frames]
+    rows = ([('depth cameras', *map(sum, zip(*depth)))] if depth else []) + \
+        [(camera_id, *camera_frames[camera_id]) for camera_id in others]
+    for name, received, missing in rows:
+        share = missing / max(received + missing, 1)
+        print(f'  {name:<14} {missing} of {received + missing} ({share:.1%})')
 
 
 def plot(path: Path, config, truth: dict, collector) -> None:
@@ -255,6 +281,7 @@ def main() -> int:
     score = score_store(truth, config, collector.charged_receipts(), collector.tracks,
                         collector.reviewed_sessions)
     print_report(score, config.store.currency, config.store.currency_exponent)
+    print_frame_delivery(collector.camera_frames, config)
     png = out / 'floor.png'
     plot(png, config, truth, collector)
     (out / 'receipts.json').write_text(json.dumps(

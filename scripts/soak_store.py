@@ -36,7 +36,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_store import Collector, print_report  # noqa: E402 - the main job's probe and report
+from run_store import (Collector, print_frame_delivery,  # noqa: E402 - the main job's probe
+                       print_report)
 
 from jwo_common.testing import claim_ros_domain  # noqa: E402
 
@@ -313,6 +314,7 @@ def main() -> int:
     score = score_store(truth, config, collector.charged_receipts(), collector.tracks,
                         collector.reviewed_sessions)
     print_report(score, config.store.currency, config.store.currency_exponent)
+    print_frame_delivery(collector.camera_frames, config)
     reviewed_accounts = {r.account_token for r in collector.receipts.values()
                          if r.session_id in collector.reviewed_sessions}
     unreviewed = [s for s in score.shoppers

@@ -139,14 +139,15 @@ class ShopperDetectionNode(Node):
     def _publish_diagnostics(self) -> None:
         statuses = []
         for camera_id, stats in self._stats.items():
+            health = self._health[camera_id]
             level = DiagnosticStatus.OK if stats.frames else DiagnosticStatus.WARN
             statuses.append(DiagnosticStatus(
                 level=level, name=f'{self.get_name()}: {camera_id}', hardware_id=camera_id,
                 message='detecting' if stats.frames else 'no depth frames',
                 values=[KeyValue(key='frames', value=str(stats.frames)),
                         KeyValue(key='people', value=str(stats.people)),
-                        KeyValue(key='missing_frames',
-                                 value=str(self._health[camera_id].dropped)),
+                        KeyValue(key='received_frames', value=str(health.frames)),
+                        KeyValue(key='missing_frames', value=str(health.dropped)),
                         KeyValue(key='mean_detect_ms',
                                  value=f'{1000 * stats.busy_s / max(stats.frames, 1):.2f}')]))
             self._stats[camera_id] = _CameraStats()

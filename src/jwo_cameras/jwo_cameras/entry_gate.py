@@ -14,6 +14,8 @@ and the scan opens one session. Rejected, each with a reason:
 from __future__ import annotations
 
 import re
+import threading
+from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -128,3 +130,36 @@ class QrReader:
             if points is not None and payload:
                 return payload
         return None
+
+
+class FrameBacklog:
+    """Frames waiting for the QR reader, oldest first, at most `capacity`: a full backlog
+    drops its oldest frame for the new one (counted in `skipped`). Thread-safe: frames are
+    put on one thread and taken on another."""
+
+    def __init__(self, capacity: int):
+        self._frames: deque[tuple[int, np.ndarray]] = deque(maxlen=capacity)
+        self._changed = threading.Condition()
+        self._closed = False
+        self.skipped = 0
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def put(self, stamp_ns: int, gray: np.ndarray) -> None:
+        with self._changed:
+            if len(self._frames) == self._frames.maxlen:
+                self.skipped += 1
+            self._frames.append((stamp_ns, gray))
+            self._changed.notify()
+
+    def take(self) -> tuple[int, np.ndarray] | None:
+        """The oldest frame, waiting for one; None once closed."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._frames or self._closed)
+            return None if self._closed else self._frames.popleft()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()

@@ -10,12 +10,19 @@ Optionally (`scanner_topic`) it also takes entry scans from a dedicated scanner 
 decodes codes (`GateEvent` ENTRY messages, as the sample bags' `/gates/entry_scans`) through
 the same checks; the party size then comes from the scanner.
 
-`/diagnostics` reports the scanner stream (frames, frames missing from its timeline, codes
-read); a gap in it long enough to hide a whole scan is also logged as a warning.
+Codes are read on a thread of their own: the executor only turns each frame into greyscale
+and queues it (`FrameBacklog`), so a burst of frames waits at a third of its size instead of
+filling DDS's history with ~1 MB frames, and a slow read never holds up the next frame's
+arrival. OpenCV releases the GIL while it reads.
+
+`/diagnostics` reports the scanner stream (frames received, frames missing from its
+timeline, frames skipped unread because the reader fell behind, codes read); a gap long
+enough to hide a whole scan is also logged as a warning.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -26,7 +33,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from jwo_cameras.camera_node import image_topic
-from jwo_cameras.entry_gate import Entry, EntryScanner, QrReader, Rejection
+from jwo_cameras.entry_gate import Entry, EntryScanner, FrameBacklog, QrReader, Rejection
 from jwo_cameras.image_codec import decode
 from jwo_cameras.stream_health import StreamHealth
 from jwo_common.frames import MAP_FRAME
@@ -50,13 +57,10 @@ class EntryGateSettings:
     # fault soak), as long as a code is in view, and one shopper walked in unscanned.
     qos: str = param('reliable', 'QoS of the scanner image subscription',
                      choices=SENSOR_QOS_CHOICES, read_only=True)
-    # A second of frames: enough for a stall of this node. A gate slower than its camera
-    # (a starved host) reads a share of each scan's frames whatever the depth, but holds the
-    # whole queue at ~1 MB a frame (30 frames put the soak's gate up by 25 MB and 3 s late).
-    queue_depth: int = param(10, 'Scanner frames queued while this node is busy; a code is in '
-                             'view for about half a second, so a stall that overflows the '
-                             'queue can lose a whole scan', read_only=True, min_value=1,
-                             max_value=300)
+    queue_depth: int = param(30, 'Scanner frames queued while this node is busy (in DDS, and '
+                             'greyscale waiting to be read); a code is in view for about half '
+                             'a second, so a stall that overflows the queue can lose a whole '
+                             'scan', read_only=True, min_value=1, max_value=300)
     scanner_topic: str = param('', 'Also take decoded scans (GateEvent ENTRY) from this topic; '
                                'empty = camera only', read_only=True)
     scan_gap_s: float = param(1.5, 'Reads of one code closer together than this are one scan',
@@ -93,8 +97,14 @@ class EntryGateNode(Node):
         self._health.on_open()
         self._frame_period_s = 1.0 / scanner.fps
         self._frame_gap_warn_s = settings.frame_gap_warn_s
+        self._frames_read = 0
         self._codes_read = 0
         self._read_busy_s = 0.0
+        self._backlog = FrameBacklog(settings.queue_depth)
+        # The scanner's state and the publishers, shared by the reader thread and the
+        # scanner topic's callback.
+        self._deciding = threading.Lock()
+        self._reader = threading.Thread(target=self._read_backlog, name='qr_reader', daemon=True)
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(settings.diagnostics_period_s, self._publish_diagnostics)
         self._events = self.create_publisher(GateEvent, GATE_EVENTS_TOPIC, EVENTS)
@@ -109,6 +119,7 @@ class EntryGateNode(Node):
                                f'{self._gate.scanner_camera}'
                                + (f' and {settings.scanner_topic}' if settings.scanner_topic
                                   else ''))
+        self._reader.start()
 
     def _on_image(self, msg: Image) -> None:
         try:
@@ -123,13 +134,31 @@ class EntryGateNode(Node):
                 f'gate {self._gate.id}: {missing} scanner frames missing before '
                 f'{stamp_s:.2f} ({missing * self._frame_period_s:.1f} s); a code shown '
                 f'then may not have been read')
-        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-        started = time.perf_counter()
-        payload = self._qr.read(gray)
-        self._read_busy_s += time.perf_counter() - started
-        if payload is not None:
-            self._codes_read += 1
-            self._decide(self._scanner.read(payload, _stamp_ns(msg.header.stamp)))
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image.copy()
+        skipped = self._backlog.skipped
+        self._backlog.put(_stamp_ns(msg.header.stamp), gray)
+        if self._backlog.skipped > skipped:
+            self.get_logger().warning(f'gate {self._gate.id}: the QR reader is '
+                                      f'{len(self._backlog)} frames behind; older frames are '
+                                      f'skipped unread', throttle_duration_sec=10.0)
+
+    def _read_backlog(self) -> None:
+        while (frame := self._backlog.take()) is not None:
+            stamp_ns, gray = frame
+            started = time.perf_counter()
+            try:
+                payload = self._qr.read(gray)
+            except cv2.error as error:      # one odd frame must not stop the gate reading
+                self.get_logger().warning(f'gate {self._gate.id}: QR reader failed on the frame '
+                                          f'of {stamp_ns / 1e9:.2f}: {error}',
+                                          throttle_duration_sec=10.0)
+                continue
+            self._read_busy_s += time.perf_counter() - started
+            self._frames_read += 1
+            if payload is not None:
+                self._codes_read += 1
+                with self._deciding:
+                    self._decide(self._scanner.read(payload, stamp_ns))
 
     def _publish_diagnostics(self) -> None:
         health = self._health.snapshot(time.monotonic())
@@ -141,9 +170,10 @@ class EntryGateNode(Node):
                 f'{health.rate_hz:.1f} Hz of {1 / self._frame_period_s:g} from {camera}'
         else:
             level, message = DiagnosticStatus.OK, f'{health.rate_hz:.1f} Hz from {camera}'
-        values = {'frames': health.frames, 'missing_frames': health.dropped,
+        values = {'received_frames': health.frames, 'missing_frames': health.dropped,
+                  'skipped_frames': self._backlog.skipped, 'waiting_frames': len(self._backlog),
                   'rate_hz': f'{health.rate_hz:.2f}', 'codes_read': self._codes_read,
-                  'mean_read_ms': f'{1000 * self._read_busy_s / max(health.frames, 1):.2f}'}
+                  'mean_read_ms': f'{1000 * self._read_busy_s / max(self._frames_read, 1):.2f}'}
         array = DiagnosticArray(status=[DiagnosticStatus(
             level=level, name=f'{self.get_name()}: gate {self._gate.id}', hardware_id=camera,
             message=message, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])])
@@ -152,8 +182,10 @@ class EntryGateNode(Node):
 
     def _on_scan(self, msg: GateEvent) -> None:
         if msg.kind == GateEvent.ENTRY:
-            self._decide(self._scanner.read(msg.account_token, _stamp_ns(msg.header.stamp)),
-                         max(msg.party_size, 1))
+            with self._deciding:
+                self._decide(self._scanner.read(msg.account_token,
+                                                _stamp_ns(msg.header.stamp)),
+                             max(msg.party_size, 1))
 
     def _decide(self, decision: Entry | Rejection | None, party_size: int = 0) -> None:
         """`party_size`: as the dedicated scanner counted it; 0 = as the app code says."""
@@ -179,6 +211,12 @@ class EntryGateNode(Node):
             alert.header.frame_id = MAP_FRAME
             self._alerts.publish(alert)
             self.get_logger().warning(decision.reason)
+
+
+    def destroy_node(self) -> None:
+        self._backlog.close()
+        self._reader.join(timeout=5.0)
+        super().destroy_node()
 
 
 def main(args=None):

@@ -1,6 +1,7 @@
 """Entry gate: app codes, one entry per scan, garbage and replays refused; the node decodes
 rendered QR images over real rclpy."""
 
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from jwo_interfaces.msg import GateEvent, StoreAlert
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image
 
-from jwo_cameras.entry_gate import (AppCode, AppCodeError, Entry, EntryScanner, QrReader,
-                                    Rejection, parse_app_code)
+from jwo_cameras.entry_gate import (AppCode, AppCodeError, Entry, EntryScanner, FrameBacklog,
+                                    QrReader, Rejection, parse_app_code)
 from jwo_cameras.messages import image_msg
 from jwo_common.qos import EVENTS, sensor_qos
 from jwo_common.store_config import load_store_config
@@ -124,6 +125,20 @@ def test_no_code_reads_as_none():
     assert QrReader().read(np.full((480, 640), 120, np.uint8)) is None
 
 
+def test_a_full_backlog_drops_its_oldest_frame_and_a_closed_one_hands_out_none():
+    backlog = FrameBacklog(capacity=2)
+    for stamp_ns in (1, 2, 3):
+        backlog.put(stamp_ns, np.zeros((2, 2), np.uint8))
+    assert (len(backlog), backlog.skipped) == (2, 1)
+    assert [backlog.take()[0], backlog.take()[0]] == [2, 3]
+    taken = []
+    reader = threading.Thread(target=lambda: taken.append(backlog.take()))
+    reader.start()          # waits: the backlog is empty
+    backlog.close()
+    reader.join(timeout=5)
+    assert not reader.is_alive() and taken == [None]
+
+
 @contextmanager
 def gate_rig(camera_depth: int = 10):
     """A gate node and a probe on one executor, the probe's camera publisher matched:
@@ -174,10 +189,10 @@ def test_gate_node_publishes_one_entry_and_alerts_on_a_bad_code():
 
 
 def test_a_code_seen_while_the_gate_is_busy_is_still_read():
-    with gate_rig(camera_depth=10) as (executor, camera, entries, _):
-        # Nothing is spun while the frames arrive: a gate node stalled for a second. Half a
-        # second of a shopper's code, then half a second of an empty gate.
-        frames = [phone_frame('acct_101_007')] * 5 + [np.full((480, 640, 3), 120, np.uint8)] * 5
+    with gate_rig(camera_depth=30) as (executor, camera, entries, _):
+        # Nothing is spun while the frames arrive: a stalled gate node. Half a second of a
+        # shopper's code, then two seconds of an empty gate.
+        frames = [phone_frame('acct_101_007')] * 5 + [np.full((480, 640, 3), 120, np.uint8)] * 20
         for index, frame in enumerate(frames):
             msg = image_msg(frame, 'rgb8', Image().header)
             msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(index * 100_000_000, S)
@@ -207,6 +222,7 @@ def test_gate_diagnostics_count_scanner_frames_gaps_and_codes_read():
                       for report in reports for status in report.status
                       if status.name.endswith('gate entry_1')]
             return values[-1] if values else {}
-        spin_until(executor, lambda: latest().get('frames') == '8', 20, 'a report of 8 frames')
+        spin_until(executor, lambda: latest().get('received_frames') == '8', 20,
+                   'a report of 8 frames')
         assert (latest()['missing_frames'], latest()['codes_read']) == ('10', '3')
         assert [e.account_token for e in entries] == ['acct_101_008']

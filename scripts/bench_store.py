@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from jwo_common.dds import use_stack_dds_profile
 from jwo_common.testing import claim_ros_domain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -255,6 +256,7 @@ def main() -> int:
         return 0
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     os.environ['ROS_DOMAIN_ID'] = str(claim_ros_domain())
+    use_stack_dds_profile()     # the bag player's writers, as the stack's
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 

@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from jwo_common.dds import use_stack_dds_profile
 from jwo_common.testing import claim_ros_domain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -198,6 +199,7 @@ def main() -> int:
     args = parse_arguments()
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     os.environ['ROS_DOMAIN_ID'] = str(claim_ros_domain())
+    use_stack_dds_profile()     # the bag player's writers, as the stack's
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_store import (Collector, print_frame_delivery,  # noqa: E402 - the main job's probe
                        print_report)
 
+from jwo_common.dds import use_stack_dds_profile  # noqa: E402
 from jwo_common.testing import claim_ros_domain  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -206,6 +207,7 @@ def main() -> int:
     args = parse_arguments()
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     os.environ['ROS_DOMAIN_ID'] = str(claim_ros_domain())
+    use_stack_dds_profile()     # the bag player's writers, as the stack's
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 

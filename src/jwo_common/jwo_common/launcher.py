@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from jwo_common.stack import (StackProcess, container_arguments, node_names,
+from jwo_common.dds import use_stack_dds_profile
+from jwo_common.stack import (NODES_UP_LINE, StackProcess, container_arguments, node_names,
                               process_ros_arguments, store_processes)
 from jwo_common.store_config import StoreConfigError, load_store_config
 from jwo_common.testing import claim_ros_domain
@@ -48,6 +49,7 @@ def python_module_process(module: str, args: list[str], log_path: Path,
     """`python -m module args` with its output in a file (a pipe nobody reads would fill
     up and stall a long run)."""
     env = dict(os.environ)
+    use_stack_dds_profile(env)
     # The venv python re-executes itself once to set its library path; an inherited guard
     # would skip that.
     env.pop('_ROS_WHEELS_BOOTSTRAP_COMPLETE', None)
@@ -125,16 +127,24 @@ class Stack:
                        spin: Callable[[float], None], timeout_s: float,
                        log_mode: str = 'w') -> None:
         started = time.monotonic()
+        log_path = self.log_path(process.name)
+        # A restarted process appends to its log: only what it writes now counts.
+        log_start = log_path.stat().st_size if log_mode == 'a' and log_path.exists() else 0
         self.running[process.name] = python_module_process(
             'jwo_common.container',
             [*container_arguments(process), '--ros-args', *self._common_args,
              *process_ros_arguments(process)],
-            self.log_path(process.name), log_mode)
+            log_path, log_mode)
         wanted = set(node_names(process))
-        while not wanted <= graph_names():
+
+        def nodes_up() -> bool:
+            with open(log_path, 'rb') as log:
+                log.seek(log_start)
+                return NODES_UP_LINE.encode() in log.read()
+        while not (wanted <= graph_names() and nodes_up()):
             self.check_alive()
             if time.monotonic() - started > timeout_s:
-                missing = sorted(wanted - graph_names())
+                missing = sorted(wanted - graph_names()) or sorted(wanted)
                 raise LaunchError(f'process {process.name}: nodes {missing} not up after '
                                   f'{timeout_s:.0f} s')
             spin(0.05)
@@ -181,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     os.environ.setdefault('ROS_DOMAIN_ID', str(claim_ros_domain()))
+    use_stack_dds_profile()     # the bag player's writers too
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 

@@ -11,6 +11,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from jwo_common.memory import TRIM_PERIOD_S, bound_heap_growth, release_free_memory
+from jwo_common.stack import NODES_UP_LINE
 from jwo_common.store_config import StoreConfigError
 
 
@@ -35,6 +36,7 @@ def run_nodes(factories: list[Callable[[], Node]], args: list[str] | None = None
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
+        print(f'{NODES_UP_LINE} {", ".join(node.get_name() for node in nodes)}', flush=True)
         if nodes:
             # Steady time: a sim clock can stand still or jump; the heap's creep does not.
             nodes[0].create_timer(TRIM_PERIOD_S, release_free_memory,

@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from jwo_common.store_config import StoreConfig
 
 
+# A node's name is on the ROS graph as soon as it is created, before its parameters are
+# checked: a process is up only once it has printed this line (after every node started).
+NODES_UP_LINE = 'jwo: nodes up:'
+
+
 @dataclass(frozen=True)
 class StackNode:
     package: str

@@ -3,7 +3,7 @@
 accuracy, attribution accuracy (one shopper at the shelf vs several), carts, exits and the
 share of sessions sent to human review.
 
-    .venv/bin/python scripts/eval_fusion.py                      # 20 shoppers, 3 seeds
+    .venv/bin/python scripts/eval_fusion.py                      # 20 shoppers, 10 seeds
     .venv/bin/python scripts/eval_fusion.py --shoppers 10 --seeds 1 --difficulty medium
 
 Scenarios and shopper motion come from jwo_sim (`generate_scenario`, `plan_shoppers`).
@@ -33,7 +33,7 @@ from jwo_fusion.fusion import StoreFusion
 from jwo_fusion.identity import EntryScan
 from jwo_fusion.review import ReviewReason
 from jwo_fusion.synthetic_detections import CameraView, DetectionNoise, synthesise_frame
-from jwo_fusion.tracker import TrackState
+from jwo_fusion.tracker import LIVE_STATES, TrackState
 from jwo_sim.scenario import generate_scenario
 from jwo_sim.shoppers import FOLLOW_LAG_S, plan_shoppers
 
@@ -68,7 +68,7 @@ def exit_time(config, plan, member: int) -> float:
 
 
 def run_scenario(config, seed: int, n_shoppers: int, duration_s: float, difficulty: str,
-                 noise: DetectionNoise) -> dict:
+                 noise: DetectionNoise, show_misses: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     scenario = generate_scenario(config, seed, n_shoppers, duration_s, difficulty)
     plans = plan_shoppers(config, scenario.shoppers)
@@ -128,6 +128,7 @@ def run_scenario(config, seed: int, n_shoppers: int, duration_s: float, difficul
     exits = {}
     alerts = []
     given_to: dict[str, str] = {}
+    tracks_then: dict[str, str] = {}   # event id -> the live tracks when it came
     reach_of = {}   # leader key -> list of reaches
     for shopper, plan in zip(scenario.shoppers, plans):
         reach_of[f'{shopper.account_token}/0'] = plan.reaches
@@ -159,6 +160,10 @@ def run_scenario(config, seed: int, n_shoppers: int, duration_s: float, difficul
             collect(fusion.on_shelf_activity(payload))
             sessions = fusion.carts.sessions_with(payload.event_id)
             given_to[payload.event_id] = sessions[0] if sessions else ''
+            tracks_then[payload.event_id] = ', '.join(
+                f'{t.track_id} {fusion.identity.session_of_track.get(t.track_id) or "stray"} '
+                f'{t.state.name.lower()} at ({t.position[0]:.2f}, {t.position[1]:.2f})'
+                for t in fusion.tracker.tracks if t.state in LIVE_STATES)
         elif kind == 'frame':
             here = in_store(t_s)
             xy = np.array([p.plan.position(np.array([t_s]), p.member) for p in here]
@@ -207,6 +212,10 @@ def run_scenario(config, seed: int, n_shoppers: int, duration_s: float, difficul
         bucket = several if others else single
         bucket[0] += 1
         bucket[1] += given_to.get(event_id) == session_of[account]
+        if show_misses and not others and given_to.get(event_id) != session_of[account]:
+            print(f'  seed {seed}: {activity.kind.name.lower()} {event_id} by {account} at '
+                  f'{reach.t_change_s:.1f} s from ({reach.x_m:.2f}, {reach.y_m:.2f}) given to '
+                  f'{given_to.get(event_id) or "nobody"}; live tracks: {tracks_then[event_id]}')
     sessions = list(session_of.values())
     carts_right = 0
     truth_carts = defaultdict(lambda: defaultdict(int))
@@ -268,10 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--duration', type=float, default=150.0, help='scenario seconds')
     parser.add_argument('--difficulty', default='easy', choices=['easy', 'medium', 'hard'],
                         help='medium and hard: jwo_sim shoppers overlap (no avoidance)')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3])
+    parser.add_argument('--seeds', type=int, nargs='+', default=list(range(1, 11)))
     parser.add_argument('--layout', default='full', choices=['full', 'config'],
                         help="cameras: 'config' as the store config has them, 'full' a 3x3 grid "
                         'at 4.5 m of the same model that sees the whole floor at head height')
+    parser.add_argument('--misses', action='store_true',
+                        help='print each event with one shopper at the shelf given to '
+                        'someone else, with the tracks there were then')
     args = parser.parse_args(argv)
     config = load_store_config(args.store)
     noise = DetectionNoise()
@@ -296,8 +308,8 @@ def main(argv: list[str] | None = None) -> int:
           'bags: scripts/replay_cores.py)')
     print(f'scenarios: jwo_sim generate_scenario(store {config.store.id}, {args.shoppers} '
           f'shoppers, {args.duration:.0f} s, {args.difficulty}), seeds {args.seeds}')
-    results = [run_scenario(config, seed, args.shoppers, args.duration, args.difficulty, noise)
-               for seed in args.seeds]
+    results = [run_scenario(config, seed, args.shoppers, args.duration, args.difficulty, noise,
+                            args.misses) for seed in args.seeds]
     header = (f'{"seed":>4} {"shoppers":>8} {"people":>6} {"peak":>4} {"MOTA":>6} {"IDF1":>6} '
               f'{"IDsw":>4} {"FP":>4} {"FN":>5} {"identity":>8} {"attr 1":>10} '
               f'{"attr >1":>10} {"exits":>7} {"carts ok":>8} {"review":>7} {"alerts":>6}')

@@ -35,6 +35,9 @@ def parse_arguments() -> argparse.Namespace:
                         '(default out/<store id>)')
     parser.add_argument('--settle-s', type=float, default=20.0,
                         help='after the bag: seconds to wait for the last receipts')
+    parser.add_argument('--params-file', type=Path,
+                        help="ROS parameters YAML for every node (e.g. the store's params.yaml "
+                        'with image_qos: reliable)')
     return parser.parse_args()
 
 
@@ -236,8 +239,8 @@ def main() -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(probe)
     collector = Collector(probe, truth['start_unix_s'])
-    stack = Stack(args.store, 'bag', use_sim_time=True, var_dir=out / 'var',
-                  log_dir=out / 'logs')
+    stack = Stack(args.store, 'bag', use_sim_time=True, params_file=args.params_file,
+                  var_dir=out / 'var', log_dir=out / 'logs')
     player = None
     failed = None
     try:

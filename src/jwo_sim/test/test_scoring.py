@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jwo_common.store_config import load_store_config
@@ -75,3 +76,23 @@ def test_swapped_identities_lower_idf1():
     swapped = [TrackSample(s.t_s, people[1] if s.track_id == people[0] and s.t_s > 10 else
                            s.track_id, s.x_m, s.y_m) for s in true_tracks()]
     assert tracking_idf1(TRUTH['trajectories'], swapped) < 0.99
+
+
+def test_tracks_published_at_another_pace_are_scored_where_they_were_then():
+    # Fusion stamps its tracks with the camera time it has reached, 1/15 s steps, and
+    # publishes every 0.1 s: the stamps fall 0.067 or 0.133 s apart, and every other truth
+    # time (each 0.1 s) lies halfway between two of them.
+    stamps = [k / 15 for k in range(int(TRUTH['duration_s'] * 15)) if k % 3]
+    tracks = []
+    for person, trajectory in TRUTH['trajectories'].items():
+        for t_s in stamps:
+            if trajectory['t_s'][0] <= t_s <= trajectory['t_s'][-1]:
+                tracks.append(TrackSample(float(t_s), person,
+                                          float(np.interp(t_s, trajectory['t_s'],
+                                                          trajectory['x_m'])),
+                                          float(np.interp(t_s, trajectory['t_s'],
+                                                          trajectory['y_m']))))
+    assert tracking_idf1(TRUTH['trajectories'], tracks) == pytest.approx(1.0, abs=0.01)
+    # Samples too far apart to say where the track was in between do not count there.
+    sparse = [s for s in tracks if round(s.t_s * 15) % 15 == 1]
+    assert tracking_idf1(TRUTH['trajectories'], sparse) < 0.5

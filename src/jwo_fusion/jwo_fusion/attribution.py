@@ -5,7 +5,9 @@ Evidence per track, over the time the weight was changing (plus a margin):
   every step further away costs a Gaussian penalty;
 - whether a hand was seen reaching to that slot while its weight changed (give or take
   `reach_before_s`/`reach_after_s`): a detector's reach point near the slot is strong
-  evidence, multiplying the odds by up to `reach_weight`.
+  evidence, multiplying the odds by up to `reach_weight`;
+- whether the shopper stood still as the weight started to change: someone walking past
+  is not the one whose hand is on the plate.
 The scores are log-likelihoods; a softmax over the shoppers plus one "nobody" hypothesis
 (scored as a shopper standing `nobody_distance_m` beyond arm's length) gives the
 probabilities, so one shopper at the shelf gets nearly all of it, two side by side split it
@@ -90,6 +92,13 @@ class AttributionSettings:
     reach_stddev_m: float = 0.15
     reach_weight: float = 50.0
     nobody_distance_m: float = 0.75
+    # Whoever takes or puts something stands still while the hand is on the plate: walking
+    # faster than `standing_speed_mps` from `still_before_s` before the weight starts to
+    # change to `still_after_s` after costs a Gaussian penalty.
+    still_before_s: float = 0.2
+    still_after_s: float = 0.4
+    standing_speed_mps: float = 0.3
+    walking_stddev_mps: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,16 @@ def _window(history, start_s: float, end_s: float, max_gap_s: float) -> list[tup
     return before + after
 
 
+def _speed(history, start_s: float, end_s: float) -> float | None:
+    """How fast the track moved from `start_s` to `end_s`: its first and last positions
+    then, apart; None without two positions."""
+    inside = [entry for entry in history if start_s <= entry[0] <= end_s]
+    if len(inside) < 2 or inside[-1][0] - inside[0][0] < 0.5 * (end_s - start_s):
+        return None
+    first, last = inside[0], inside[-1]
+    return math.hypot(last[1] - first[1], last[2] - first[2]) / (last[0] - first[0])
+
+
 def attribute(activity: ShelfActivity, tracks: Iterable[Track],
               slot_points: dict[str, np.ndarray],
               settings: AttributionSettings = AttributionSettings()) -> Attribution:
@@ -136,6 +155,10 @@ def attribute(activity: ShelfActivity, tracks: Iterable[Track],
         xy = np.array([p[1:3] for p in positions])
         floor_m = float(np.min(np.linalg.norm(xy[:, None, :] - targets[None, :, :2], axis=2)))
         score = -0.5 * (max(0.0, floor_m - s.arm_reach_m) / s.stand_stddev_m) ** 2
+        speed = _speed(track.positions, activity.started_s - s.still_before_s,
+                       activity.started_s + s.still_after_s)
+        if speed is not None:
+            score -= 0.5 * (max(0.0, speed - s.standing_speed_mps) / s.walking_stddev_mps) ** 2
         reaches = [r for r in track.reaches if activity.started_s - s.reach_before_s <= r[0]
                    <= activity.settled_s + s.reach_after_s]
         if reaches:

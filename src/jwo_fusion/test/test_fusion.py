@@ -300,6 +300,24 @@ def test_a_reach_tells_two_shoppers_side_by_side_apart(config):
     assert out.reviews == []
 
 
+def test_someone_walking_past_as_the_weight_changes_is_not_who_took_it(config):
+    # Alice stands at a_12; bob walks along the aisle past her, in arm's reach of the slot
+    # just as its weight starts to change, and no reach is seen.
+    store = Store(config)
+    store.scan('alice')
+    people = {'alice': (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (3, 1.5, 2.0),
+                                        (5, *AT_A12))),
+              'bob': (4.0, 99.0, path((4, *ENTRY_XY), (5, *ENTRY_XY), (9, 1.0, 4.2),
+                                      (13, 5.8, 4.2)))}
+    store.run(4.0, people)
+    store.scan('bob')
+    store.run(12.0, people)
+    out = store.shelf('e1', 'a_12', started_s=11.0)
+    assert store.cart('alice') == {'GB-MILK-1L': 1}
+    assert store.cart('bob') == {}
+    assert out.reviews == []
+
+
 def test_a_reach_into_the_slot_before_its_weight_changed_does_not_name_who_took(config):
     # Alice's arm is in a_12 until 9.9 s; the plate's weight changes from 10.5 s, while
     # bob's arm goes unseen (shoulder to shoulder, one blob).

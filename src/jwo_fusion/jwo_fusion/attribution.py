@@ -6,8 +6,8 @@ Evidence per track, over the time the weight was changing (plus a margin):
 - whether a hand was seen reaching to that slot while its weight changed (give or take
   `reach_before_s`/`reach_after_s`): a detector's reach point near the slot is strong
   evidence, multiplying the odds by up to `reach_weight`;
-- whether the shopper stood still as the weight started to change: someone walking past
-  is not the one whose hand is on the plate.
+- whether the shopper stood still as a hand could land on the plate: someone walking past
+  is not the one whose hand is on it.
 The scores are log-likelihoods; a softmax over the shoppers plus one "nobody" hypothesis
 (scored as a shopper standing `nobody_distance_m` beyond arm's length) gives the
 probabilities, so one shopper at the shelf gets nearly all of it, two side by side split it
@@ -92,11 +92,15 @@ class AttributionSettings:
     reach_stddev_m: float = 0.15
     reach_weight: float = 50.0
     nobody_distance_m: float = 0.75
-    # Whoever takes or puts something stands still while the hand is on the plate: walking
-    # faster than `standing_speed_mps` from `still_before_s` before the weight starts to
-    # change to `still_after_s` after costs a Gaussian penalty.
+    # Whoever takes or puts something stands still as their hand lands on the plate: from
+    # `still_before_s` before to `still_s` after. A hand lands as the weight starts to
+    # change, or, in a change two shoppers' reaches made (the plate never rested between
+    # them), up to `reach_settles_s` before it settled: the least a reach takes from
+    # touching the plate to its weight settling. A shopper who walked faster than
+    # `standing_speed_mps` through every such stretch scores a Gaussian penalty.
     still_before_s: float = 0.2
-    still_after_s: float = 0.4
+    still_s: float = 0.6
+    reach_settles_s: float = 0.5
     standing_speed_mps: float = 0.3
     walking_stddev_mps: float = 0.3
 
@@ -127,14 +131,19 @@ def _window(history, start_s: float, end_s: float, max_gap_s: float) -> list[tup
     return before + after
 
 
-def _speed(history, start_s: float, end_s: float) -> float | None:
-    """How fast the track moved from `start_s` to `end_s`: its first and last positions
-    then, apart; None without two positions."""
-    inside = [entry for entry in history if start_s <= entry[0] <= end_s]
-    if len(inside) < 2 or inside[-1][0] - inside[0][0] < 0.5 * (end_s - start_s):
-        return None
-    first, last = inside[0], inside[-1]
-    return math.hypot(last[1] - first[1], last[2] - first[2]) / (last[0] - first[0])
+def _slowest_speed(history, start_s: float, end_s: float, stretch_s: float) -> float | None:
+    """The track's lowest speed over any `stretch_s` from `start_s` to `end_s` (its first
+    and last positions in each stretch, apart, stepping a tenth of a second); None when no
+    stretch has positions over half of it."""
+    slowest = None
+    for from_s in np.arange(start_s, end_s - stretch_s + 1e-9, 0.1):
+        inside = [entry for entry in history if from_s <= entry[0] <= from_s + stretch_s]
+        if len(inside) < 2 or inside[-1][0] - inside[0][0] < 0.5 * stretch_s:
+            continue
+        first, last = inside[0], inside[-1]
+        speed = math.hypot(last[1] - first[1], last[2] - first[2]) / (last[0] - first[0])
+        slowest = speed if slowest is None else min(slowest, speed)
+    return slowest
 
 
 def attribute(activity: ShelfActivity, tracks: Iterable[Track],
@@ -155,8 +164,9 @@ def attribute(activity: ShelfActivity, tracks: Iterable[Track],
         xy = np.array([p[1:3] for p in positions])
         floor_m = float(np.min(np.linalg.norm(xy[:, None, :] - targets[None, :, :2], axis=2)))
         score = -0.5 * (max(0.0, floor_m - s.arm_reach_m) / s.stand_stddev_m) ** 2
-        speed = _speed(track.positions, activity.started_s - s.still_before_s,
-                       activity.started_s + s.still_after_s)
+        last_landing_s = max(activity.started_s, activity.settled_s - s.reach_settles_s)
+        speed = _slowest_speed(track.positions, activity.started_s - s.still_before_s,
+                               last_landing_s - s.still_before_s + s.still_s, s.still_s)
         if speed is not None:
             score -= 0.5 * (max(0.0, speed - s.standing_speed_mps) / s.walking_stddev_mps) ** 2
         reaches = [r for r in track.reaches if activity.started_s - s.reach_before_s <= r[0]

@@ -318,6 +318,25 @@ def test_someone_walking_past_as_the_weight_changes_is_not_who_took_it(config):
     assert out.reviews == []
 
 
+def test_who_walked_up_and_reached_while_the_plate_still_moved_is_held_too(config):
+    # The weight of a_12 changes from 10 s to 11.7 s: alice's reach, and bob's, who walked
+    # up beside her and stood still from 10.6 s. Walking as it started, he may still have
+    # taken some of it: both wait for a person.
+    store = Store(config)
+    store.scan('alice')
+    people = {'alice': (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (3, 1.5, 2.0),
+                                        (5, *AT_A12))),
+              'bob': (4.0, 99.0, path((4, *ENTRY_XY), (5, *ENTRY_XY), (9, 0.2, 4.0),
+                                      (10.6, *AT_A11)))}
+    store.run(4.0, people)
+    store.scan('bob')
+    store.run(12.0, people)
+    out = store.shelf('e1', 'a_12', started_s=10.0)
+    [request] = out.reviews
+    assert {c.session_id for c in request.candidates} >= {'session-alice', 'session-bob'}
+    assert all(store.fusion.cart(f'session-{name}').pending_review for name in ('alice', 'bob'))
+
+
 def test_a_reach_into_the_slot_before_its_weight_changed_does_not_name_who_took(config):
     # Alice's arm is in a_12 until 9.9 s; the plate's weight changes from 10.5 s, while
     # bob's arm goes unseen (shoulder to shoulder, one blob).

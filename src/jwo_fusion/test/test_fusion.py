@@ -300,18 +300,24 @@ def test_a_reach_tells_two_shoppers_side_by_side_apart(config):
     assert out.reviews == []
 
 
-def test_someone_walking_past_as_the_weight_changes_is_not_who_took_it(config):
-    # Alice stands at a_12; bob walks along the aisle past her, in arm's reach of the slot
-    # just as its weight starts to change, and no reach is seen.
+def alice_at_a12_and_bob_walking(config, *bob_keyframes) -> Store:
+    """Alice stands at a_12 from 5 s; bob comes in at 5 s and walks through `bob_keyframes`
+    (t, x, y) from 9 s; until 12 s, no reach seen."""
     store = Store(config)
     store.scan('alice')
     people = {'alice': (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (3, 1.5, 2.0),
                                         (5, *AT_A12))),
-              'bob': (4.0, 99.0, path((4, *ENTRY_XY), (5, *ENTRY_XY), (9, 1.0, 4.2),
-                                      (13, 5.8, 4.2)))}
+              'bob': (4.0, 99.0, path((4, *ENTRY_XY), (5, *ENTRY_XY), *bob_keyframes))}
     store.run(4.0, people)
     store.scan('bob')
     store.run(12.0, people)
+    return store
+
+
+def test_someone_walking_past_as_the_weight_changes_is_not_who_took_it(config):
+    # Bob walks along the aisle past alice, in arm's reach of the slot just as its weight
+    # starts to change.
+    store = alice_at_a12_and_bob_walking(config, (9, 1.0, 4.2), (13, 5.8, 4.2))
     out = store.shelf('e1', 'a_12', started_s=11.0)
     assert store.cart('alice') == {'GB-MILK-1L': 1}
     assert store.cart('bob') == {}
@@ -322,15 +328,7 @@ def test_who_walked_up_and_reached_while_the_plate_still_moved_is_held_too(confi
     # The weight of a_12 changes from 10 s to 11.7 s: alice's reach, and bob's, who walked
     # up beside her and stood still from 10.6 s. Walking as it started, he may still have
     # taken some of it: both wait for a person.
-    store = Store(config)
-    store.scan('alice')
-    people = {'alice': (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (3, 1.5, 2.0),
-                                        (5, *AT_A12))),
-              'bob': (4.0, 99.0, path((4, *ENTRY_XY), (5, *ENTRY_XY), (9, 0.2, 4.0),
-                                      (10.6, *AT_A11)))}
-    store.run(4.0, people)
-    store.scan('bob')
-    store.run(12.0, people)
+    store = alice_at_a12_and_bob_walking(config, (9, 0.2, 4.0), (10.6, *AT_A11))
     out = store.shelf('e1', 'a_12', started_s=10.0)
     [request] = out.reviews
     assert {c.session_id for c in request.candidates} >= {'session-alice', 'session-bob'}

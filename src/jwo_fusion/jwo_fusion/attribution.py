@@ -136,8 +136,9 @@ def _slowest_speed(history, start_s: float, end_s: float, stretch_s: float) -> f
     and last positions in each stretch, apart, stepping a tenth of a second); None when no
     stretch has positions over half of it."""
     slowest = None
+    recent = [entry for entry in history if start_s <= entry[0] <= end_s]
     for from_s in np.arange(start_s, end_s - stretch_s + 1e-9, 0.1):
-        inside = [entry for entry in history if from_s <= entry[0] <= from_s + stretch_s]
+        inside = [entry for entry in recent if from_s <= entry[0] <= from_s + stretch_s]
         if len(inside) < 2 or inside[-1][0] - inside[0][0] < 0.5 * stretch_s:
             continue
         first, last = inside[0], inside[-1]

@@ -145,12 +145,14 @@ def _track_at(times: np.ndarray, positions: np.ndarray, at_s: np.ndarray, tolera
     """Where one track is at times `at_s` (sorted): interpolated between its samples around
     each time when they are at most `max_gap_s` apart, else its nearest sample within
     `tolerance_s`; with the mask of the times it is anywhere."""
-    after = np.clip(np.searchsorted(times, at_s), 1, max(len(times) - 1, 1))
+    if len(times) == 1:
+        return np.abs(times[0] - at_s) <= tolerance_s, np.repeat(positions, len(at_s), axis=0)
+    after = np.clip(np.searchsorted(times, at_s), 1, len(times) - 1)
     before = after - 1
-    bracketed = (len(times) > 1) & (times[before] <= at_s) & (at_s <= times[after]) & \
+    bracketed = (times[before] <= at_s) & (at_s <= times[after]) & \
         (times[after] - times[before] <= max_gap_s)
     nearest = np.where(np.abs(times[before] - at_s) <= np.abs(times[after] - at_s),
-                       before, after) if len(times) > 1 else np.zeros(len(at_s), dtype=int)
+                       before, after)
     close = np.abs(times[nearest] - at_s) <= tolerance_s
     interpolated = np.column_stack([np.interp(at_s, times, positions[:, axis])
                                     for axis in (0, 1)])

@@ -96,3 +96,11 @@ def test_tracks_published_at_another_pace_are_scored_where_they_were_then():
     # Samples too far apart to say where the track was in between do not count there.
     sparse = [s for s in tracks if round(s.t_s * 15) % 15 == 1]
     assert tracking_idf1(TRUTH['trajectories'], sparse) < 0.5
+
+
+def test_a_track_published_once_counts_at_the_truth_time_beside_it():
+    person = sorted(TRUTH['trajectories'])[0]
+    trajectory = TRUTH['trajectories'][person]
+    once = [TrackSample(trajectory['t_s'][5] + 0.02, 'briefly', trajectory['x_m'][5],
+                        trajectory['y_m'][5])]
+    assert tracking_idf1(TRUTH['trajectories'], once) > 0.0

@@ -35,7 +35,7 @@ from jwo_fusion.review import ReviewReason
 from jwo_fusion.synthetic_detections import CameraView, DetectionNoise, synthesise_frame
 from jwo_fusion.tracker import LIVE_STATES, TrackState
 from jwo_sim.scenario import generate_scenario
-from jwo_sim.shoppers import FOLLOW_LAG_S, plan_shoppers
+from jwo_sim.shoppers import plan_shoppers
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_RATE_HZ = 10.0
@@ -59,7 +59,7 @@ class Person:
 
 def exit_time(config, plan, member: int) -> float:
     """When the member first stands in an exit zone (where the stack ends its track)."""
-    t_s = np.arange(plan.arrival_s + member * FOLLOW_LAG_S, plan.exit_s + 1.0, 0.02)
+    t_s = np.arange(plan.present_s(member)[0], plan.exit_s + 1.0, 0.02)
     x, y = plan.position(t_s, member)
     for i in range(len(t_s)):
         if any(g.zone.contains(x[i], y[i]) for g in config.gates_of_kind('exit')):
@@ -71,10 +71,9 @@ def run_scenario(config, seed: int, n_shoppers: int, duration_s: float, difficul
                  noise: DetectionNoise, show_misses: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     scenario = generate_scenario(config, seed, n_shoppers, duration_s, difficulty)
-    plans = plan_shoppers(config, scenario.shoppers)
+    plans = plan_shoppers(config, scenario.shoppers, until_s=duration_s)
     people = [Person(f'{s.account_token}/{m}', s.account_token, plan, m,
-                     plan.arrival_s + m * FOLLOW_LAG_S, exit_time(config, plan, m),
-                     float(plan.keyframe_t_s[-1]) + m * FOLLOW_LAG_S)
+                     plan.present_s(m)[0], exit_time(config, plan, m), plan.present_s(m)[1])
               for s, plan in zip(scenario.shoppers, plans) for m in range(s.party_size)]
     person_index = {p.key: i for i, p in enumerate(people)}
     session_of = {s.account_token: f'entry-{s.account_token}' for s in scenario.shoppers}

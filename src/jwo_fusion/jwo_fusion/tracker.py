@@ -179,6 +179,12 @@ class Tracker:
         events = TrackerEvents()
         for track, detection_index in pairs:
             self._correct(track, detections[detection_index], stamp_s)
+            if track.state == TrackState.TENTATIVE and not track.birth_gate:
+                # Started on a stray detection beside the gate, then taken by someone
+                # stepping in through it: that is who the track follows.
+                track.birth_gate = _zone_at(self._entry_zones, *track.position)
+                if track.birth_gate:
+                    track.suspects = set()
             if track.state == TrackState.TENTATIVE and track.hits >= s.confirm_hits:
                 track.state = TrackState.CONFIRMED
                 if track.birth_gate:

@@ -43,6 +43,15 @@ def test_someone_seen_only_away_from_the_entry_is_a_stray_nobody_sees():
     assert tracker.estimates(2.0) == [] and not any(e.confirmed for e in events)
 
 
+def test_a_track_started_beside_the_entry_by_a_false_detection_follows_who_comes_in():
+    tracker = Tracker(ENTRY, EXIT)
+    tracker.update(0.0, [Detection(0.3, -0.25, 0.05)])     # just outside the entry zone
+    events = walk(tracker, [straight((0.6, 0.5), (1.0, 0.4), 0.25)], 2.0, start_s=0.25)
+    assert [(t.track_id, t.birth_gate, t.state) for t in tracker.tracks] == \
+        [('1', 'entry_1', TrackState.CONFIRMED)]
+    assert [t.track_id for e in events for t in e.confirmed] == ['1']
+
+
 def test_a_stray_split_from_a_coasting_track_goes_back_to_it():
     # A standing shopper seen 0.8 m off (a long step, a blob split by the detector) leaves
     # their track's gate: the detections start a stray, which the track takes back once it

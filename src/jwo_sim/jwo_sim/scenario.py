@@ -308,7 +308,7 @@ def generate_scenario(config: StoreConfig, seed: int, n_shoppers: int, duration_
     parties sharing one account, arrivals closer together, a share of visits crowding one
     shelf and a share going to slots whose neighbour weighs nearly the same, hanging
     occluders, and noisier sensors (see `Faults`)."""
-    from jwo_sim.shoppers import plan_shopper   # shoppers plans from scenario types
+    from jwo_sim.shoppers import plan_shoppers   # shoppers plans from scenario types
 
     if difficulty not in _PROFILES:
         raise ScenarioError(f'difficulty: expected one of {sorted(_PROFILES)}, got {difficulty!r}')
@@ -336,7 +336,6 @@ def generate_scenario(config: StoreConfig, seed: int, n_shoppers: int, duration_
         return slots[int(rng.integers(len(slots)))]
 
     shoppers = []
-    standing = []       # the reaches of the shoppers so far: where they stand, and when
     arrivals = np.sort(rng.uniform(0, duration_s * spread, n_shoppers))
     # One code at a time at the entry scanner: its turnstile admits a party every few seconds.
     for index in range(1, n_shoppers):
@@ -360,22 +359,26 @@ def generate_scenario(config: StoreConfig, seed: int, n_shoppers: int, duration_
                 visits.append(Visit(slot_id=put_slot, kind='put', quantity=1,
                                     sku=None if put_slot == slot_id else sku,
                                     dwell_s=round(float(rng.uniform(0.5, 2.0)), 2)))
-        shopper = Shopper(account_token=f'acct_{seed}_{index:03d}',
-                          arrival_s=round(float(arrival_s), 3),
-                          walking_speed_mps=round(speed, 3), party_size=party, visits=visits,
-                          bodies=[_random_body(body_rng) for _ in range(party)])
-        # Drop trailing visits until the shopper is out in time; a put always comes after
-        # its pick, so dropping from the end never leaves a put of something not carried.
-        while visits and plan_shopper(config, shopper, standing).exit_s > duration_s - 1.0:
-            dropped = visits.pop()
-            if dropped.kind == 'pick':
-                remaining[dropped.slot_id] += dropped.quantity
-            shopper = shopper.model_copy(update={'visits': list(visits)})
-        plan = plan_shopper(config, shopper, standing)
-        if plan.exit_s > duration_s - 1.0:
-            continue
-        shoppers.append(shopper)
-        standing.extend(plan.reaches)
+        shoppers.append(Shopper(account_token=f'acct_{seed}_{index:03d}',
+                                arrival_s=round(float(arrival_s), 3),
+                                walking_speed_mps=round(speed, 3), party_size=party,
+                                visits=visits,
+                                bodies=[_random_body(body_rng) for _ in range(party)]))
+    # Everyone moves together, and those still inside a second before the end may only be
+    # held up by others. So drop one visit at a time, the last of the last of them to
+    # arrive, and try again; a put always comes after its pick, so dropping from the end
+    # never leaves a put of something not carried. One with nothing left to drop is dropped.
+    while True:
+        plans = plan_shoppers(config, shoppers, until_s=duration_s - 1.0)
+        late = [i for i, plan in enumerate(plans) if plan.exit_s > duration_s - 1.0]
+        if not late:
+            break
+        latest = max(late, key=lambda i: shoppers[i].arrival_s)
+        if shoppers[latest].visits:
+            shoppers[latest] = shoppers[latest].model_copy(
+                update={'visits': shoppers[latest].visits[:-1]})
+        else:
+            del shoppers[latest]
     return Scenario(store_config=str(store_config_path or config.source_path), seed=seed,
                     duration_s=duration_s, initial_stock=stock, shoppers=shoppers,
                     faults=profile['faults'],

@@ -85,10 +85,9 @@ def simulate(config: StoreConfig, scenario: Scenario,
     """Runs the scenario; ScenarioError (naming `source`) if it does not fit the store or a
     shopper is still inside at the end."""
     check_scenario(scenario, config, source)
-    plans = plan_shoppers(config, scenario.shoppers)
-    late = [f'shoppers[{i}]: leaves at {plan.exit_s:.1f} s, after duration_s '
-            f'{scenario.duration_s}' for i, plan in enumerate(plans)
-            if plan.exit_s > scenario.duration_s]
+    plans = plan_shoppers(config, scenario.shoppers, until_s=scenario.duration_s)
+    late = [f'shoppers[{i}]: still inside at duration_s {scenario.duration_s}'
+            for i, plan in enumerate(plans) if plan.exit_s > scenario.duration_s]
     if late:
         raise ScenarioError(f'{source}: ' + '; '.join(late))
     events, signals = simulate_load_cells(config, scenario, plans)

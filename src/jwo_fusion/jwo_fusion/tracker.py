@@ -66,6 +66,9 @@ class TrackerSettings:
     min_confidence: float = 0.3
     gate_chi2: float = 13.8               # 99.9 % of a 2-dof innovation
     max_gate_m: float = 1.5               # however uncertain a coasting track, no further
+    # However sure a track is, a detection this close may be its person: two heads are not
+    # this close, and a young track's velocity can be off by that much after noisy frames.
+    min_gate_m: float = 0.4
     max_extrapolation_s: float = 1.0
     confirm_hits: int = 3
     tentative_timeout_s: float = 0.5      # a tentative track not seen for this long is dropped
@@ -300,8 +303,9 @@ class Tracker:
         # The log-determinant keeps a widely uncertain coasting track from taking detections
         # that a well-known neighbour explains better.
         cost = d2 + np.log(det)
-        gated = (d2 > self.settings.gate_chi2) | \
-            (np.hypot(r[..., 0], r[..., 1]) > self.settings.max_gate_m)
+        distance = np.hypot(r[..., 0], r[..., 1])
+        gated = ((d2 > self.settings.gate_chi2) & (distance > self.settings.min_gate_m)) | \
+            (distance > self.settings.max_gate_m)
         cost[gated] = 1e6
         rows, cols = linear_sum_assignment(cost)
         keep = ~gated[rows, cols]

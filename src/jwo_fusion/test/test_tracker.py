@@ -52,6 +52,16 @@ def test_a_track_started_beside_the_entry_by_a_false_detection_follows_who_comes
     assert [t.track_id for e in events for t in e.confirmed] == ['1']
 
 
+def test_a_detection_within_a_body_width_of_a_sure_track_is_still_its_person():
+    # Steady frames make the track sure of itself; a detection 0.35 m off its prediction
+    # (noise at the edge of a view, or a turn) is still the only person there.
+    tracker = Tracker(ENTRY, EXIT)
+    for step in range(8):
+        tracker.update(step * FRAME_S, [Detection(0.5 + 1.2 * step * FRAME_S, 0.5, 0.05)])
+    tracker.update(8 * FRAME_S, [Detection(0.5 + 1.2 * 8 * FRAME_S, 0.85, 0.05)])
+    assert [(t.track_id, t.hits) for t in tracker.tracks] == [('1', 9)]
+
+
 def test_a_stray_split_from_a_coasting_track_goes_back_to_it():
     # A standing shopper seen 0.8 m off (a long step, a blob split by the detector) leaves
     # their track's gate: the detections start a stray, which the track takes back once it

@@ -8,8 +8,9 @@ A true person counts as in view of a camera when their head (1.5 m up) projects 
 image (recall counts those); a detection is true when it matches a true person within
 `--match-m` (one detection per person), in view or just out of it (precision).
 
-The simulator lets walkers pass through each other; two heads closer than `OVERLAP_M` are
-two bodies in one place, which no overhead view can split. Recall is also printed without
+Two heads closer than `OVERLAP_M` are two bodies in one place, which no overhead view can
+split (bags simulated before 2026-12-01 let walkers pass through each other; the crowd of
+`jwo_sim.shoppers` does not). Recall is also printed without
 the people in such an overlap ("recall apart"), with how many they were; and of those, over
 the people whose head the frame shows ("... and seen"): the depth image at their head top's
 pixel (their own height) is their head, not someone or something nearer the camera, nor the

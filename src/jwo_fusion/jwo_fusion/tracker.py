@@ -364,9 +364,14 @@ class Tracker:
     def _note_suspects(self, live: list[Track]) -> None:
         strays = [t for t in live if not t.birth_gate]
         known = [t for t in live if t.birth_gate]
-        for stray in strays:
-            stray.suspects.update(t.track_id for t in known if np.hypot(
-                *(t.position - stray.position)) <= self.settings.stray_suspects_m)
+        if not strays or not known:
+            return
+        # Every frame, every stray against every shopper: one array operation.
+        apart = np.array([t.position for t in strays])[:, None, :] - \
+            np.array([t.position for t in known])[None, :, :]
+        near = np.hypot(apart[..., 0], apart[..., 1]) <= self.settings.stray_suspects_m
+        for stray, row in zip(strays, near):
+            stray.suspects.update(known[column].track_id for column in np.flatnonzero(row))
 
     def _reacquire(self, now_s: float) -> list[Track]:
         """Hands confirmed strays to the entry-born tracks that most plausibly walked there,

@@ -311,7 +311,6 @@ class _Crowd:
         self._exit = _zone_centre(config.gates_of_kind('exit')[0].zone)
         self._shoppers = shoppers
         self._reaches: list[list[Reach]] = [[] for _ in shoppers]
-        self._arrival_s = [shopper.arrival_s for shopper in shoppers]
         self._bodies: list[_Body] = []
         for index in sorted(range(len(shoppers)), key=lambda i: shoppers[i].arrival_s):
             shopper = shoppers[index]

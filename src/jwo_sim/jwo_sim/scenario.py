@@ -365,9 +365,9 @@ def generate_scenario(config: StoreConfig, seed: int, n_shoppers: int, duration_
                                 visits=visits,
                                 bodies=[_random_body(body_rng) for _ in range(party)]))
     # Everyone moves together, and those still inside a second before the end may only be
-    # held up by others. So drop one visit at a time, the last of the last of them to
-    # arrive, and try again; a put always comes after its pick, so dropping from the end
-    # never leaves a put of something not carried. One with nothing left to drop is dropped.
+    # held up by others. So drop one visit at a time, the last one of whichever of them
+    # arrived last, and try again; a put always comes after its pick, so dropping from the
+    # end never leaves a put of something not carried. One with no visits left is dropped.
     while True:
         plans = plan_shoppers(config, shoppers, until_s=duration_s - 1.0)
         late = [i for i, plan in enumerate(plans) if plan.exit_s > duration_s - 1.0]

@@ -1,7 +1,7 @@
 """Scoring detected shelf events against ground truth: event precision, recall and F1,
-item+quantity accuracy, and latency after the weight settled (counted from the first reading
-after it when the plate's cells were dropping out as it settled: nothing can see a settle
-that no reading shows).
+item+quantity accuracy, and latency after the weight settled (counted from when readings could
+first show the settle, where the caller knows that to be later: nothing can see a settle that
+no reading shows).
 
 A detected event and a true event can match when they are on the same shelf, share a
 plate, move weight the same way (pick or put) and settled within `max_offset_s` of each
@@ -28,7 +28,9 @@ class TrueEvent:
     sku: str | None               # None for ANOMALY
     quantity: int
     settled_ns: int               # when the weight reached its final value
-    seen_ns: int | None = None    # the first reading after that, if later (cells dropping out)
+    # When readings could first show the plate settled, if later: another hand reached in
+    # before it rested, or its cells dropped out.
+    seen_ns: int | None = None
 
 
 @dataclass(frozen=True)

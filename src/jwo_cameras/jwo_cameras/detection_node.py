@@ -50,6 +50,12 @@ class ShopperDetectionSettings:
                            '(best effort: a lost frame is skipped) or reliable (a lost frame '
                            'holds up the later ones until it is resent)',
                            choices=SENSOR_QOS_CHOICES, read_only=True)
+    # Shallow: behind on a busy host, the node detects in each camera's newest frames
+    # instead of working through a backlog that is stale by the time it is read (with 10,
+    # the 24-camera bench's detections were 0.7 s old at p95).
+    image_queue_depth: int = param(2, 'Depth frames of each camera that wait while the node '
+                                   'is busy; older ones are dropped', read_only=True,
+                                   min_value=1, max_value=100)
     qos: str = param('reliable', 'QoS of the detections published (fusion takes them '
                      'reliably)', choices=SENSOR_QOS_CHOICES, read_only=True)
     head_separation_m: float = param(DetectorSettings.head_separation_m,
@@ -92,7 +98,8 @@ class ShopperDetectionNode(Node):
         detector_settings = DetectorSettings(head_separation_m=settings.head_separation_m,
                                              min_head_height_m=settings.min_head_height_m)
         shelves, floor = shelf_boxes(config), floor_area(config)
-        image_qos, qos = sensor_qos(settings.image_qos), sensor_qos(settings.qos)
+        image_qos = sensor_qos(settings.image_qos, depth=settings.image_queue_depth)
+        qos = sensor_qos(settings.qos)
         self._detectors, self._detection_publishers, self._stats = {}, {}, {}
         self._health: dict[str, StreamHealth] = {}
         for camera_id in chosen:

@@ -29,6 +29,9 @@ from jwo_common.frames import shelf_to_map
 from jwo_common.store_config import StoreConfig
 
 
+_SQUARE_3 = np.ones((3, 3), np.uint8)
+
+
 @dataclass(frozen=True)
 class DetectorSettings:
     cell_m: float = 0.05
@@ -110,6 +113,7 @@ class OverheadDetector:
         self._grid_shape = (int(np.ceil((floor.max_y - floor.min_y) / cells)),
                             int(np.ceil((floor.max_x - floor.min_x) / cells)))
         self._peak_window = max(3, int(round(settings.head_separation_m / cells)) | 1)
+        self._peak_square = np.ones((self._peak_window, self._peak_window), np.uint8)
         self._shelf_fronts = [self._front_segment(box) for box in shelves]
 
     def detect(self, depth_mm: np.ndarray) -> list[PersonDetection]:
@@ -129,11 +133,15 @@ class OverheadDetector:
     def _inside_shelves(self, points: np.ndarray) -> np.ndarray:
         inside = np.zeros(len(points), bool)
         margin = self._settings.shelf_margin_m
-        homogeneous = np.concatenate([points, np.ones((len(points), 1))], axis=1)
+        x, y, z = points[:, 0], points[:, 1], points[:, 2]
         for box in self._shelves:
-            local = homogeneous @ box.to_shelf[:3].T
-            inside |= np.all((local >= -margin) & (local <= np.asarray(box.size_m) + margin),
-                             axis=1)
+            within = np.ones(len(points), bool)
+            # Each axis of the shelf's frame on its own: no homogeneous copy of the points.
+            for axis, size in enumerate(box.size_m):
+                a, b, c, offset = box.to_shelf[axis]
+                local = a * x + b * y + c * z + offset
+                within &= (local >= -margin) & (local <= size + margin)
+            inside |= within
         return inside
 
     def _height_map(self, points: np.ndarray) -> np.ndarray:
@@ -159,18 +167,31 @@ class OverheadDetector:
         c0, c1 = max(cols_used[0] - pad, 0), cols_used[-1] + pad + 1
         window = height_map[r0:r1, c0:c1]
         # Close the pinholes of missing depth inside a body before looking for heads.
-        filled = ndimage.grey_closing(window, size=3)
-        peaks = (filled == ndimage.maximum_filter(filled, size=self._peak_window)) & \
+        # (OpenCV's dilate and erode with ndimage's 'reflect' border: the same results as
+        # ndimage.grey_closing and maximum_filter, several times faster.)
+        filled = cv2.erode(cv2.dilate(window, _SQUARE_3, borderType=cv2.BORDER_REFLECT),
+                           _SQUARE_3, borderType=cv2.BORDER_REFLECT)
+        peaks = (filled == cv2.dilate(filled, self._peak_square,
+                                      borderType=cv2.BORDER_REFLECT)) & \
             (filled > s.min_head_height_m)
         labels, count = ndimage.label(peaks)
         if count == 0:
             return []
-        heads = np.array(ndimage.center_of_mass(filled, labels, range(1, count + 1)))
-        head_z = np.array(ndimage.maximum(filled, labels, range(1, count + 1)))
-        heads, head_z = self._merge_close(heads, head_z)
+        # Neighbouring peak cells each hold the maximum of a window holding the other: a
+        # peak's cells are all of one height, its centre is their mean (ndimage's
+        # center_of_mass and maximum per label cost four times as much).
+        peak_rows, peak_cols = np.nonzero(peaks)
+        peak_ids = labels[peak_rows, peak_cols]
+        cells = np.bincount(peak_ids, minlength=count + 1)[1:]
+        heads = np.stack([np.bincount(peak_ids, peak_rows, count + 1)[1:] / cells,
+                          np.bincount(peak_ids, peak_cols, count + 1)[1:] / cells], axis=1)
+        head_z = np.zeros(count + 1, filled.dtype)
+        head_z[peak_ids] = filled[peak_rows, peak_cols]
+        heads, head_z = self._merge_close(heads, head_z[1:])
         body_rows, body_cols = np.nonzero(filled > 0)
-        offsets = np.stack([body_rows, body_cols], axis=1)[:, None, :] - heads[None, :, :]
-        distance_m = np.linalg.norm(offsets, axis=2) * s.cell_m
+        row_offsets = body_rows[:, None] - heads[None, :, 0]
+        col_offsets = body_cols[:, None] - heads[None, :, 1]
+        distance_m = np.sqrt(row_offsets * row_offsets + col_offsets * col_offsets) * s.cell_m
         owner = np.argmin(distance_m, axis=1)
         near = distance_m[np.arange(len(owner)), owner]
         people = []

@@ -4,9 +4,12 @@ Every depth pixel is lifted into `map` with the camera's calibration (intrinsics
 mount pose). Points inside a shelf or above the tallest person (ceiling fixtures, hanging
 signs) are dropped; the rest form a height map of the floor (`cell_m` cells, the highest
 point per cell). A person is a blob standing out of it, their head its local maximum:
-separate heads `head_separation_m` apart split people standing close together into two.
-Each blob cell goes to the nearest head; a cell at arm height farther than `reach_min_m`
-from that head is an extended arm, and the one nearest a shelf is the hand.
+separate heads `head_separation_m` apart split people standing close together into two. A
+local maximum that stands less than `min_head_prominence_m` above where its body meets a
+taller one is a hand raised to a high shelf, not a head. Each blob cell belongs to the head
+it climbs to (a watershed down from the heads), so an arm stays with the shoulder it hangs
+from even where it reaches across a neighbour; a cell of it at arm height farther than
+`reach_min_m` from its head is an extended arm, and the one nearest a shelf is the hand.
 
 Position and pose only: no appearance, no face, nothing that identifies a person.
 
@@ -39,6 +42,9 @@ class DetectorSettings:
     max_body_height_m: float = 2.1         # higher points are fixtures, not people
     min_head_height_m: float = 1.2
     head_separation_m: float = 0.3         # two heads are at least this far apart
+    # A head stands this far above the shoulders it meets a taller person's body at; a hand
+    # raised to a high shelf stands out of its arm much less.
+    min_head_prominence_m: float = 0.12
     min_head_cells: int = 12               # blob cells within 0.25 m of a head
     reach_min_m: float = 0.38              # an arm cell this far from the head: reaching
     arm_below_head_m: float = 0.2          # arm cells lie at least this far below the head
@@ -189,20 +195,24 @@ class OverheadDetector:
         head_z[peak_ids] = filled[peak_rows, peak_cols]
         heads, head_z = self._merge_close(heads, head_z[1:])
         body_rows, body_cols = np.nonzero(filled > 0)
+        region, is_head = self._bodies(filled, heads, head_z)
+        heads, head_z = heads[is_head], head_z[is_head]
+        region = np.cumsum(is_head)[region[body_rows, body_cols]] - 1
         row_offsets = body_rows[:, None] - heads[None, :, 0]
         col_offsets = body_cols[:, None] - heads[None, :, 1]
         distance_m = np.sqrt(row_offsets * row_offsets + col_offsets * col_offsets) * s.cell_m
-        owner = np.argmin(distance_m, axis=1)
-        near = distance_m[np.arange(len(owner)), owner]
+        # A head needs a body under it: the cells nearer to it than to any other head. Its
+        # arms are the cells of its region, which may reach nearer to someone else's head.
+        nearest = np.argmin(distance_m, axis=1)
+        to_own_head = distance_m[np.arange(len(region)), region]
         people = []
         for index, ((row, col), top) in enumerate(zip(heads, head_z)):
-            mine = owner == index
-            support = int(np.count_nonzero(mine & (near < 0.25)))
+            support = int(np.count_nonzero((nearest == index) & (distance_m[:, index] < 0.25)))
             if support < s.min_head_cells:
                 continue
             x = self._floor.min_x + (c0 + col + 0.5) * s.cell_m
             y = self._floor.min_y + (r0 + row + 0.5) * s.cell_m
-            arm = mine & (near > s.reach_min_m) & \
+            arm = (region == index) & (to_own_head > s.reach_min_m) & \
                 (filled[body_rows, body_cols] < top - s.arm_below_head_m)
             reach = self._hand(body_rows[arm] + r0, body_cols[arm] + c0, height_map) \
                 if arm.any() else None
@@ -210,6 +220,50 @@ class OverheadDetector:
                 float(x), float(y), float(top), position_stddev_m=s.cell_m + 0.03,
                 confidence=float(min(1.0, support / (3.0 * s.min_head_cells))), reach_point=reach))
         return people
+
+    def _bodies(self, filled: np.ndarray, heads: np.ndarray, head_z: np.ndarray):
+        """(index of the head each cell belongs to, which heads are heads). A cell belongs to
+        the head it climbs to (a watershed from the heads down the height map), so an arm goes
+        with the shoulder it hangs from, however near another head its hand comes. A peak less
+        than `min_head_prominence_m` above where its region meets a higher peak's is a raised
+        hand, not a head: its cells go to the region it meets highest."""
+        count = len(heads)
+        body = filled > 0
+        markers = np.zeros(filled.shape, np.int32)
+        rows = np.clip(np.round(heads[:, 0]).astype(np.int64), 0, filled.shape[0] - 1)
+        cols = np.clip(np.round(heads[:, 1]).astype(np.int64), 0, filled.shape[1] - 1)
+        markers[rows, cols] = np.arange(1, count + 1)
+        # Flooding cost: millimetres below the highest point; the floor is never crossed first.
+        cost = np.where(body, np.round((float(filled.max()) - filled) * 1000.0), 65535)
+        regions = np.where(body, ndimage.watershed_ift(cost.astype(np.uint16), markers), 0)
+        # Where two regions meet: the highest pair of touching cells (the lower of the two).
+        saddle = np.full((count + 1, count + 1), -np.inf)
+        for a, b, height_a, height_b in (
+                (regions[:, :-1], regions[:, 1:], filled[:, :-1], filled[:, 1:]),
+                (regions[:-1], regions[1:], filled[:-1], filled[1:])):
+            meet = (a != b) & (a > 0) & (b > 0)
+            low = np.minimum(height_a[meet], height_b[meet])
+            np.maximum.at(saddle, (a[meet], b[meet]), low)
+            np.maximum.at(saddle, (b[meet], a[meet]), low)
+        into = np.arange(count + 1)
+        prominence = self._settings.min_head_prominence_m
+        for peak in np.argsort(head_z, kind='stable'):
+            label = peak + 1
+            higher = [other + 1 for other in range(count)
+                      if into[other + 1] == other + 1 and head_z[other] > head_z[peak]]
+            if not higher:
+                continue
+            target = max(higher, key=lambda other: saddle[label, other])
+            if head_z[peak] - saddle[label, target] < prominence:
+                into[label] = target
+                saddle[target] = np.maximum(saddle[target], saddle[label])
+                saddle[:, target] = saddle[target]
+        for label in range(count, 0, -1):      # lower peaks merged into higher ones
+            root = label
+            while into[root] != root:
+                root = into[root]
+            into[label] = root
+        return into[regions] - 1, into[1:] == np.arange(1, count + 1)
 
     def _merge_close(self, heads: np.ndarray, head_z: np.ndarray):
         """Keeps the higher of two peaks closer than a head separation (one flat-topped head

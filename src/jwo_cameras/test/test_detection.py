@@ -120,6 +120,36 @@ def test_a_reach_is_seen_in_front_of_the_slot_the_hand_goes_into(simulated):
     assert max(nearest.values()) < 0.25
 
 
+def test_an_arm_reaching_across_a_neighbour_stays_with_its_owner(simulated):
+    """A reaches across into the slot in front of B, her hand nearer to B's head than to her
+    own (the Seattle sample bag's wrong receipt). The hand is hers, and not a person."""
+    from jwo_sim.bodies import BodyPose, body_ellipsoids
+    from jwo_sim.render import CameraRenderer, static_scene
+    from jwo_sim.render import camera_model as render_model
+    from jwo_sim.scenario import Body
+    config, result = simulated
+    facing_shelf_a = np.pi / 2
+    hand = (2.75, 5.05, 1.45)                   # just inside shelf_a's front, upper level
+    reacher = BodyPose('acct_a', 0, 2.2, 4.6, facing_shelf_a, Body(height_m=1.75), hand)
+    neighbour = BodyPose('acct_b', 0, 2.75, 4.6, facing_shelf_a, Body(height_m=1.65), None)
+    assert np.hypot(hand[0] - 2.75, hand[1] - 4.6) < np.hypot(hand[0] - 2.2, hand[1] - 4.6)
+    camera = min((c for c in config.cameras if c.depth),
+                 key=lambda c: np.hypot(c.mount.x - 2.5, c.mount.y - 4.6))
+    renderer = CameraRenderer(render_model(config, camera), static_scene(config, result.scenario))
+    depth_m, _ = renderer.render(body_ellipsoids([reacher, neighbour]))
+    depth_mm = np.where(np.isfinite(depth_m), np.round(depth_m * 1000), 0).astype(np.uint16)
+    people = detector_of(config, camera).detect(depth_mm)
+    assert len(people) == 2
+    by_x = sorted(people, key=lambda p: p.x_m)
+    assert [np.hypot(p.x_m - pose.x_m, p.y_m - pose.y_m) for p, pose in
+            zip(by_x, (reacher, neighbour))] == pytest.approx([0.0, 0.0], abs=0.1)
+    # Her reach names the slot (0.5 m wide along x) at the shelf's front (y = 5.0).
+    assert by_x[0].reach_point is not None
+    assert abs(by_x[0].reach_point[0] - hand[0]) < 0.25
+    assert abs(by_x[0].reach_point[1] - 5.0) < 0.15
+    assert by_x[1].reach_point is None
+
+
 def test_the_node_publishes_what_a_camera_sees_in_map(scene):
     from jwo_cameras.detection_node import ShopperDetectionNode, detections_topic
     _, frames = scene

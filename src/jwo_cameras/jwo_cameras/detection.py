@@ -197,13 +197,15 @@ class OverheadDetector:
         body_rows, body_cols = np.nonzero(filled > 0)
         region, is_head = self._bodies(filled, heads, head_z)
         heads, head_z = heads[is_head], head_z[is_head]
-        region = np.cumsum(is_head)[region[body_rows, body_cols]] - 1
+        region = region[body_rows, body_cols]
         row_offsets = body_rows[:, None] - heads[None, :, 0]
         col_offsets = body_cols[:, None] - heads[None, :, 1]
         distance_m = np.sqrt(row_offsets * row_offsets + col_offsets * col_offsets) * s.cell_m
         # A head needs a body under it: the cells nearer to it than to any other head. Its
-        # arms are the cells of its region, which may reach nearer to someone else's head.
+        # arms are the cells of its region, which may reach nearer to someone else's head; a
+        # blob of no one's (a hand the view shows apart from its arm) goes to the nearest.
         nearest = np.argmin(distance_m, axis=1)
+        region = np.where(region >= 0, np.cumsum(is_head)[np.maximum(region, 0)] - 1, nearest)
         to_own_head = distance_m[np.arange(len(region)), region]
         people = []
         for index, ((row, col), top) in enumerate(zip(heads, head_z)):
@@ -229,9 +231,16 @@ class OverheadDetector:
         hand, not a head: its cells go to the region it meets highest."""
         count = len(heads)
         body = filled > 0
-        markers = np.zeros(filled.shape, np.int32)
         rows = np.clip(np.round(heads[:, 0]).astype(np.int64), 0, filled.shape[0] - 1)
         cols = np.clip(np.round(heads[:, 1]).astype(np.int64), 0, filled.shape[1] - 1)
+        # A blob with a single head is all that head's (-1: a blob with none).
+        blobs, blob_count = ndimage.label(body)
+        head_blobs = blobs[rows, cols]
+        head_of_blob = np.full(blob_count + 1, -1)
+        head_of_blob[head_blobs] = np.arange(count)
+        if np.bincount(head_blobs, minlength=blob_count + 1).max() <= 1:
+            return head_of_blob[blobs], np.ones(count, bool)
+        markers = np.zeros(filled.shape, np.int32)
         markers[rows, cols] = np.arange(1, count + 1)
         # Flooding cost: millimetres below the highest point; the floor is never crossed first.
         cost = np.where(body, np.round((float(filled.max()) - filled) * 1000.0), 65535)
@@ -263,7 +272,8 @@ class OverheadDetector:
             while into[root] != root:
                 root = into[root]
             into[label] = root
-        return into[regions] - 1, into[1:] == np.arange(1, count + 1)
+        owner = np.where(head_of_blob[blobs] >= 0, into[regions] - 1, -1)
+        return owner, into[1:] == np.arange(1, count + 1)
 
     def _merge_close(self, heads: np.ndarray, head_z: np.ndarray):
         """Keeps the higher of two peaks closer than a head separation (one flat-topped head

@@ -224,7 +224,8 @@ class OverheadDetector:
         return people
 
     def _bodies(self, filled: np.ndarray, heads: np.ndarray, head_z: np.ndarray):
-        """(index of the head each cell belongs to, which heads are heads). A cell belongs to
+        """(index of the head each cell belongs to, -1 in a blob without one; which heads are
+        heads). A cell belongs to
         the head it climbs to (a watershed from the heads down the height map), so an arm goes
         with the shoulder it hangs from, however near another head its hand comes. A peak less
         than `min_head_prominence_m` above where its region meets a higher peak's is a raised

@@ -225,11 +225,11 @@ class OverheadDetector:
 
     def _bodies(self, filled: np.ndarray, heads: np.ndarray, head_z: np.ndarray):
         """(index of the head each cell belongs to, -1 in a blob without one; which heads are
-        heads). A cell belongs to
-        the head it climbs to (a watershed from the heads down the height map), so an arm goes
-        with the shoulder it hangs from, however near another head its hand comes. A peak less
-        than `min_head_prominence_m` above where its region meets a higher peak's is a raised
-        hand, not a head: its cells go to the region it meets highest."""
+        heads). A cell belongs to the head it climbs to (a watershed from the heads down the
+        height map), so an arm goes with the shoulder it hangs from, however near another
+        head its hand comes. A peak less than `min_head_prominence_m` above where its region
+        meets a higher peak's is a raised hand, not a head: its cells go to the region it
+        meets highest."""
         count = len(heads)
         body = filled > 0
         rows = np.clip(np.round(heads[:, 0]).astype(np.int64), 0, filled.shape[0] - 1)

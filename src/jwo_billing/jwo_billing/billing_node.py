@@ -20,7 +20,7 @@ from jwo_billing.billing import (BillingCore, CartData, ChargeStatus, ReceiptKin
                                  ReceiptRecord)
 from jwo_billing.ledger import open_store_ledger
 from jwo_billing.payments import SandboxProcessor
-from jwo_billing.receipt import CartLine
+from jwo_billing.receipt import CartLine, format_minor
 from jwo_billing.sessions import GateEventData, GateKind
 from jwo_common.node_main import run_node
 from jwo_common.parameters import declare_settings, param
@@ -105,6 +105,7 @@ class BillingNode(Node):
                              'needs the processor_path parameter (the sandbox keeps its own '
                              'file)')
         self._store_id = config.store.id
+        self._currency_exponent = config.store.currency_exponent
         self._ledger = open_store_ledger(config, ledger_path)
         self._processor = SandboxProcessor(processor_path, settings.decline_pattern)
         self._core = BillingCore(self._ledger, self._processor, config)
@@ -179,8 +180,9 @@ class BillingNode(Node):
             self._receipts.publish(receipt_message(record, self._store_id))
             self._core.mark_published(record, self._now_ns())
             self._counts[record.status.value] += 1
-            self.get_logger().info(f'receipt {record.receipt_id}: {record.status.value} '
-                                   f'{record.receipt.total_minor} {record.receipt.currency}'
+            amount = format_minor(record.receipt.total_minor, record.receipt.currency,
+                                  self._currency_exponent)
+            self.get_logger().info(f'receipt {record.receipt_id}: {record.status.value} {amount}'
                                    + (f' ({record.reason})' if record.reason else ''))
 
     def _fail(self, what: str, error: Exception) -> None:

@@ -19,16 +19,8 @@ from pathlib import Path
 from jwo_billing.billing import (ChargeStatus, ReceiptRecord, held_receipt_record,
                                  receipt_record, release_hold)
 from jwo_billing.ledger import Ledger, open_store_ledger
+from jwo_billing.receipt import format_minor
 from jwo_common.store_config import SqliteLedger, load_store_config
-
-
-def format_minor(amount_minor: int, currency: str, exponent: int) -> str:
-    """`860, 'GBP', 2` -> `8.60 GBP`, in integer arithmetic."""
-    sign = '-' if amount_minor < 0 else ''
-    if exponent == 0:
-        return f'{sign}{abs(amount_minor)} {currency}'
-    major, minor = divmod(abs(amount_minor), 10 ** exponent)
-    return f'{sign}{major}.{minor:0{exponent}d} {currency}'
 
 
 def _receipt(ledger: Ledger, session_id: str) -> ReceiptRecord | None:

@@ -187,3 +187,12 @@ def correction_receipt(charged: Receipt, corrected: Receipt) -> Receipt:
                    tax_minor=corrected.tax_minor - charged.tax_minor,
                    total_minor=corrected.total_minor - charged.total_minor,
                    status=ReceiptStatus.PAYABLE)
+
+
+def format_minor(amount_minor: int, currency: str, exponent: int) -> str:
+    """`860, 'GBP', 2` -> `8.60 GBP`, in integer arithmetic."""
+    sign = '-' if amount_minor < 0 else ''
+    if exponent == 0:
+        return f'{sign}{abs(amount_minor)} {currency}'
+    major, minor = divmod(abs(amount_minor), 10 ** exponent)
+    return f'{sign}{major}.{minor:0{exponent}d} {currency}'

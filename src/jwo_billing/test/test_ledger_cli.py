@@ -8,9 +8,9 @@ import pytest
 
 from jwo_billing.billing import BillingCore, CartData
 from jwo_billing.ledger import Ledger
-from jwo_billing.ledger_cli import format_minor, main
+from jwo_billing.ledger_cli import main
 from jwo_billing.payments import SandboxProcessor
-from jwo_billing.receipt import CartLine
+from jwo_billing.receipt import CartLine, format_minor
 from jwo_billing.sessions import GateEventData, GateKind
 from jwo_common.store_config import load_store_config
 

@@ -30,7 +30,7 @@ class ChargedReceipt:
     captured: bool
     held: bool
     units: dict[str, int]           # sku -> quantity (positive, also on a refund)
-    total_minor: int
+    total_minor: int                # positive, also on a refund
 
 
 @dataclass(frozen=True)

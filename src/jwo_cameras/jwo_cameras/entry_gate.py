@@ -114,22 +114,58 @@ class QrReader:
         self._classic = cv2.QRCodeDetector()
         self._aruco = cv2.QRCodeDetectorAruco()
 
-    def read(self, gray: np.ndarray) -> str | None:
+    def read(self, gray: np.ndarray) -> tuple[str | None, bool]:
+        """(the payload or None, whether a detector located a code at all)."""
         locators = []
         for detector in (self._classic, self._aruco):
             payload, points, _ = detector.detectAndDecode(gray)
             if points is not None and payload:
-                return payload
+                return payload, True
             if points is not None:
                 locators.append(detector)
         if not locators:
-            return None
+            return None, False
         enlarged = cv2.resize(gray, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
         for detector in locators:
             payload, points, _ = detector.detectAndDecode(enlarged)
             if points is not None and payload:
-                return payload
-        return None
+                return payload, True
+        return None, True
+
+
+class StillScene:
+    """Which scanner frames are worth reading. Between scans the scanner watches an empty
+    gate and sends the same picture every frame; reading it costs as much as reading a code.
+    A frame that differs from the last one in which no code was located by at most
+    `max_change` grey levels in every `cell_px` square (a phone coming into view changes its
+    squares by tens; averaging a square keeps sensor noise far below that) shows nothing to
+    read. It is still read once `reread_s` has passed since that frame, so a scene that
+    stops changing never goes unread for long."""
+
+    def __init__(self, reread_s: float = 1.0, max_change: float = 4.0, cell_px: int = 16):
+        self._reread_ns = int(reread_s * 1e9)
+        self._max_change = max_change
+        self._cell_px = cell_px
+        self._empty: np.ndarray | None = None      # thumbnail of the frame found empty
+        self._empty_ns = 0
+        self.skipped = 0
+
+    def thumbnail(self, gray: np.ndarray) -> np.ndarray:
+        height, width = gray.shape
+        size = (max(width // self._cell_px, 1), max(height // self._cell_px, 1))
+        return cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.int16)
+
+    def worth_reading(self, stamp_ns: int, thumbnail: np.ndarray) -> bool:
+        still = self._empty is not None and thumbnail.shape == self._empty.shape and \
+            stamp_ns - self._empty_ns < self._reread_ns and \
+            int(np.abs(thumbnail - self._empty).max()) <= self._max_change
+        self.skipped += still
+        return not still
+
+    def read(self, stamp_ns: int, thumbnail: np.ndarray, located: bool) -> None:
+        """What reading the frame found: with a code located, the frames after it are
+        read whatever they show."""
+        self._empty, self._empty_ns = (None, 0) if located else (thumbnail, stamp_ns)
 
 
 class FrameBacklog:

@@ -33,7 +33,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from jwo_cameras.camera_node import image_topic
-from jwo_cameras.entry_gate import Entry, EntryScanner, FrameBacklog, QrReader, Rejection
+from jwo_cameras.entry_gate import (Entry, EntryScanner, FrameBacklog, QrReader, Rejection,
+                                    StillScene)
 from jwo_cameras.image_codec import decode
 from jwo_cameras.stream_health import StreamHealth
 from jwo_common.frames import MAP_FRAME
@@ -70,6 +71,10 @@ class EntryGateSettings:
     frame_gap_warn_s: float = param(0.4, 'A gap in the scanner frames at least this long is '
                                     'logged: a code is in view for about half a second',
                                     read_only=True, min_value=0.0, max_value=60.0)
+    reread_still_s: float = param(1.0, 'A frame that shows the same scene as one with no code '
+                                  'in it is not read, unless this long has passed since that '
+                                  'one; 0 = read every frame', read_only=True, min_value=0.0,
+                                  max_value=60.0)
     diagnostics_period_s: float = param(1.0, 'Seconds between diagnostics messages',
                                         read_only=True, min_value=0.1, max_value=60.0)
 
@@ -92,6 +97,7 @@ class EntryGateNode(Node):
         self._signer = open_keystore(config).signer(self._gate.id, 'gate')
         self._scanner = EntryScanner(self._gate.id, settings.scan_gap_s, settings.replay_window_s)
         self._qr = QrReader()
+        self._still = StillScene(settings.reread_still_s)
         scanner = config.camera(self._gate.scanner_camera)
         self._health = StreamHealth(scanner.fps)
         self._health.on_open()
@@ -146,13 +152,17 @@ class EntryGateNode(Node):
         while (frame := self._backlog.take()) is not None:
             stamp_ns, gray = frame
             started = time.perf_counter()
+            thumbnail = self._still.thumbnail(gray)
+            if not self._still.worth_reading(stamp_ns, thumbnail):
+                continue
             try:
-                payload = self._qr.read(gray)
+                payload, located = self._qr.read(gray)
             except cv2.error as error:      # one odd frame must not stop the gate reading
                 self.get_logger().warning(f'gate {self._gate.id}: QR reader failed on the frame '
                                           f'of {stamp_ns / 1e9:.2f}: {error}',
                                           throttle_duration_sec=10.0)
                 continue
+            self._still.read(stamp_ns, thumbnail, located)
             self._read_busy_s += time.perf_counter() - started
             self._frames_read += 1
             if payload is not None:
@@ -172,6 +182,7 @@ class EntryGateNode(Node):
             level, message = DiagnosticStatus.OK, f'{health.rate_hz:.1f} Hz from {camera}'
         values = {'received_frames': health.frames, 'missing_frames': health.dropped,
                   'skipped_frames': self._backlog.skipped, 'waiting_frames': len(self._backlog),
+                  'still_frames_unread': self._still.skipped,
                   'rate_hz': f'{health.rate_hz:.2f}', 'codes_read': self._codes_read,
                   'mean_read_ms': f'{1000 * self._read_busy_s / max(self._frames_read, 1):.2f}'}
         array = DiagnosticArray(status=[DiagnosticStatus(

@@ -16,7 +16,7 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image
 
 from jwo_cameras.entry_gate import (AppCode, AppCodeError, Entry, EntryScanner, FrameBacklog,
-                                    QrReader, Rejection, parse_app_code)
+                                    QrReader, Rejection, StillScene, parse_app_code)
 from jwo_cameras.messages import image_msg
 from jwo_common.qos import EVENTS, sensor_qos
 from jwo_common.store_config import load_store_config
@@ -92,7 +92,7 @@ def test_garbage_is_refused_once_per_scan():
 def test_rendered_codes_decode(payload, module_px):
     reader = QrReader()
     gray = cv2.cvtColor(phone_frame(payload, module_px), cv2.COLOR_RGB2GRAY)
-    assert reader.read(gray) == payload
+    assert reader.read(gray) == (payload, True)
 
 
 def test_a_slightly_turned_small_code_is_read():
@@ -101,7 +101,7 @@ def test_a_slightly_turned_small_code_is_read():
     # tried the classic one enlarged, read it in no frame, and the party walked in unscanned.
     frame = _phone(640, 480, 'acct_9_043+1', (259.24387296, 306.10296996), 168.89103568,
                    9.76904283, 0.07042390, 1, _background(640, 480))
-    assert QrReader().read(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)) == 'acct_9_043+1'
+    assert QrReader().read(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)) == ('acct_9_043+1', True)
 
 
 def test_a_simulated_party_is_let_in_by_one_code():
@@ -114,7 +114,7 @@ def test_a_simulated_party_is_let_in_by_one_code():
     scanner, reader = EntryScanner('entry_1'), QrReader()
     entries = []
     for frame in gate_frames(result, config.camera('gate_cam')):
-        payload = reader.read(cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY))
+        payload, _ = reader.read(cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY))
         decision = scanner.read(payload, round(frame.t_s * S)) if payload else None
         if isinstance(decision, Entry):
             entries.append((decision.account_token, decision.party_size))
@@ -122,7 +122,38 @@ def test_a_simulated_party_is_let_in_by_one_code():
 
 
 def test_no_code_reads_as_none():
-    assert QrReader().read(np.full((480, 640), 120, np.uint8)) is None
+    assert QrReader().read(np.full((480, 640), 120, np.uint8)) == (None, False)
+
+
+def test_the_empty_gate_is_read_again_only_when_it_changes_or_a_while_after():
+    still = StillScene(reread_s=1.0)
+    rng = np.random.default_rng(3)
+    empty = cv2.cvtColor(_background(640, 480), cv2.COLOR_RGB2GRAY)
+
+    def noisy(gray):        # a webcam's noise, 3 grey levels
+        return np.clip(gray + rng.normal(0.0, 3.0, gray.shape), 0, 255).astype(np.uint8)
+
+    def worth_reading(stamp_ns, gray) -> bool:
+        return still.worth_reading(stamp_ns, still.thumbnail(gray))
+    assert worth_reading(0, noisy(empty))
+    still.read(0, still.thumbnail(noisy(empty)), located=False)
+    assert not worth_reading(S // 10, noisy(empty))
+    assert not worth_reading(9 * S // 10, noisy(empty))
+    assert worth_reading(S, noisy(empty))                 # a second after: read again
+    phone = cv2.cvtColor(_phone(640, 480, 'acct_1', (320.0, 300.0), 160.0, 5.0, 0.0, 9,
+                                _background(640, 480)), cv2.COLOR_RGB2GRAY)
+    assert worth_reading(S // 5, noisy(phone))            # something came into view
+    assert still.skipped == 2
+
+
+def test_after_a_code_is_located_every_frame_is_read():
+    still = StillScene(reread_s=1.0)
+    frame = cv2.cvtColor(phone_frame('acct_1', 2), cv2.COLOR_RGB2GRAY)
+    thumbnail = still.thumbnail(frame)
+    still.read(0, thumbnail, located=True)      # located, not decoded: try the next ones
+    assert still.worth_reading(S // 10, thumbnail)
+    still.read(S // 10, thumbnail, located=False)
+    assert not still.worth_reading(S // 5, thumbnail)
 
 
 def test_a_full_backlog_drops_its_oldest_frame_and_a_closed_one_hands_out_none():

@@ -63,6 +63,10 @@ class FusionSettings:
     # Camera frames reach fusion out of time order (each camera's detections come when its
     # frame is processed): they wait this long to be applied in stamp order.
     reorder_window_s: float = 0.2
+    # Every frame corrects the tracks; strays, re-acquisition and ageing are looked after at
+    # most once in this much sensor time, not after every camera's frame (24 cameras send
+    # 360 frames a second, 24 to an instant).
+    instant_s: float = 0.05
     # Whoever came in while fusion was down was never seen at the gate: for this long after a
     # restart, people found inside whom no lost shopper explains take the scans made
     # meanwhile (as a guess, for review) instead of being strays nobody pays for.
@@ -176,6 +180,7 @@ class StoreFusion:
         self._blind_until_s: float | None = None
         self._adopt_until_s: float | None = None
         self._frames: list[tuple[float, int, Sequence[Detection]]] = []     # a heap by stamp
+        self._looked_after_s = -math.inf
         self._frame_order = itertools.count()
         # For the store view: what happened last at each slot and gate, and when.
         self.slot_activity: dict[str, tuple[float, SlotOutcome]] = {}
@@ -201,7 +206,11 @@ class StoreFusion:
         outputs = FusionOutputs()
         while self._frames and self._frames[0][0] <= self.tracked_s:
             stamp_s, _, detections = heapq.heappop(self._frames)
-            outputs.extend(self._tracker_events(self.tracker.update(stamp_s, detections)))
+            events = self.tracker.correct(stamp_s, detections)
+            if stamp_s >= self._looked_after_s + self.settings.instant_s:
+                events.extend(self.tracker.look_after(stamp_s))
+                self._looked_after_s = stamp_s
+            outputs.extend(self._tracker_events(events))
         return outputs
 
     def on_entry(self, scan: EntryScan) -> FusionOutputs:

@@ -166,7 +166,22 @@ class Tracker:
         return next((t for t in self._tracks if t.track_id == track_id), None)
 
     def update(self, stamp_s: float, detections: Sequence[Detection]) -> TrackerEvents:
-        """One camera frame: all it saw at `stamp_s`."""
+        """One camera frame: all it saw at `stamp_s`; then the tracks are looked after."""
+        events = self.correct(stamp_s, detections)
+        events.extend(self.look_after(stamp_s))
+        return events
+
+    def look_after(self, now_s: float) -> TrackerEvents:
+        """Strays' suspects, re-acquisition and ageing, as of `now_s`. After every frame,
+        or, where many cameras send frames, once for each instant's frames."""
+        self._note_suspects([t for t in self._tracks if t.state in LIVE_STATES])
+        events = TrackerEvents(reacquired=self._reacquire(now_s))
+        events.extend(self.advance(now_s))
+        return events
+
+    def correct(self, stamp_s: float, detections: Sequence[Detection]) -> TrackerEvents:
+        """One camera frame's detections correct the tracks they belong to and start new
+        ones."""
         s = self.settings
         detections = [d for d in detections if d.confidence >= s.min_confidence]
         live = [t for t in self._tracks if t.state in LIVE_STATES]
@@ -203,9 +218,6 @@ class Tracker:
         for index, detection in enumerate(detections):
             if index not in taken:
                 self._maybe_start(detection, stamp_s)
-        self._note_suspects(live)
-        events.reacquired.extend(self._reacquire(stamp_s))
-        events.extend(self.advance(stamp_s))
         return events
 
     def advance(self, now_s: float) -> TrackerEvents:

@@ -44,7 +44,7 @@ from jwo_billing.receipt import CartLine, build_receipt
 from jwo_cameras.camera_model import camera_model
 from jwo_cameras.camera_node import image_topic
 from jwo_cameras.detection import OverheadDetector, floor_area, shelf_boxes
-from jwo_cameras.entry_gate import Entry, EntryScanner, QrReader
+from jwo_cameras.entry_gate import Entry, EntryScanner, QrReader, StillScene
 from jwo_cameras.image_codec import decode
 from jwo_common.frames import optical_to_map
 from jwo_common.store_config import load_store_config
@@ -197,7 +197,7 @@ def entry_scans(bag: Path, minutes: float | None, from_camera: bool) -> list[Ent
     gate = next(g for g in config.gates_of_kind('entry') if g.scanner_camera)
     truth = json.loads((bag / 'ground_truth.json').read_text())
     _, stop_ns = span_ns(truth['start_unix_s'], minutes)
-    scanner, qr = EntryScanner(gate.id), QrReader()
+    scanner, qr, still = EntryScanner(gate.id), QrReader(), StillScene()
     topic = image_topic(gate.scanner_camera, 'color') if from_camera else '/gates/entry_scans'
     scans = []
     with AnyReader([bag]) as reader:
@@ -206,8 +206,13 @@ def entry_scans(bag: Path, minutes: float | None, from_camera: bool) -> list[Ent
             msg = reader.deserialize(raw, connection.msgtype)
             if from_camera:
                 image = decode(msg)
-                payload = qr.read(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-                                  if image.ndim == 3 else image)
+                gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+                # What the gate node reads: frames that show nothing new are skipped.
+                thumbnail, stamp_ns = still.thumbnail(gray), to_ns(msg.header.stamp)
+                if not still.worth_reading(stamp_ns, thumbnail):
+                    continue
+                payload, located = qr.read(gray)
+                still.read(stamp_ns, thumbnail, located)
                 party_size = 0
             else:
                 payload, party_size = msg.account_token, max(msg.party_size, 1)

@@ -107,12 +107,18 @@ class CartBook:
         cart.pending_events.discard(event_id)
         return self._changed(cart, stamp_s)
 
+    def retire(self, session_id: str) -> None:
+        del self._carts[session_id]
+
     def records(self) -> list[CartRecord]:
         return list(self._carts.values())
 
     def restore(self, record: CartRecord) -> None:
         """A cart from the journal, revision included, so billing sees the next one as new."""
         self._carts[record.session_id] = record
+
+    def pending_review(self, session_id: str) -> bool:
+        return bool(self._carts[session_id].pending_events)
 
     def is_pending(self, session_id: str, event_id: str) -> bool:
         return event_id in self._carts[session_id].pending_events

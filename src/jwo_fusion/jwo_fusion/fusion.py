@@ -27,6 +27,7 @@ from jwo_fusion.tracker import (Detection, Track, Tracker, TrackerEvents, Tracke
 
 # Seconds of each shopper's positions and reaches that the journal keeps.
 JOURNAL_HISTORY_S = 10.0
+RETIRE_PERIOD_S = 1.0
 # Sessions less likely than this are not held for a review about the event.
 _HOLD_PROBABILITY = 0.05
 # After a restart, a stray must go unclaimed by the shoppers lost in the crash this long
@@ -71,6 +72,11 @@ class FusionSettings:
     # restart, people found inside whom no lost shopper explains take the scans made
     # meanwhile (as a guess, for review) instead of being strays nobody pays for.
     restart_adopt_s: float = 10.0
+    # A session that left this long ago, with nothing of it held or waiting for review, is
+    # forgotten (its cart, decided review requests and the shelf events counted by then),
+    # or the record journalled every second would grow all day. A reviewer may still change
+    # a decision until then.
+    retention_s: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -149,12 +155,13 @@ class FusionRecord:
     sessions: tuple[Session, ...]
     confidences: dict[str, float]
     carts: tuple[CartRecord, ...]
-    seen_events: tuple[str, ...]
+    seen_events: dict[str, float]        # event id -> when its weight settled
     tracks: tuple[TrackRecord, ...]
     reviews: tuple[ReviewRequestData, ...] = ()
     decisions: tuple[ReviewDecisionData, ...] = ()
     held_sessions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # event -> sessions
     outages: tuple[Outage, ...] = ()
+    entries_forgotten_until_s: float = 0.0
 
 
 class StoreFusion:
@@ -170,7 +177,11 @@ class StoreFusion:
         self.carts = CartBook()
         self.reviews = ReviewQueue()
         self._slot_points = slot_front_points(config)
-        self._seen_events: set[str] = set()
+        self._seen_events: dict[str, float] = {}       # event id -> settled_s
+        # Entries of forgotten sessions are this old or older: one redelivered after a
+        # restart was acted on.
+        self._entries_forgotten_until_s = 0.0
+        self._retired_s = 0.0
         self._held_sessions: dict[str, set[str]] = {}      # event id -> sessions held for it
         self._outages: dict[str, Outage] = {}              # slot id -> its open outage
         self.now_s = 0.0
@@ -229,7 +240,7 @@ class StoreFusion:
         outputs = FusionOutputs()
         if activity.event_id in self._seen_events:
             return outputs      # a replay of an event already given to a cart
-        self._seen_events.add(activity.event_id)
+        self._seen_events[activity.event_id] = activity.settled_s
         if activity.kind in (EventKind.OUTAGE, EventKind.RESTORED):
             self._on_outage(activity, outputs)
             return outputs
@@ -390,7 +401,45 @@ class StoreFusion:
             outputs.alerts.append(AlertData(
                 f'alert-unscanned-{track_id}', AlertKind.SECURITY,
                 f'shopper {track_id} entered without an entry scan', (track_id,), self.now_s))
+        if self.now_s - self._retired_s >= RETIRE_PERIOD_S:
+            self._retire()
+            self._retired_s = self.now_s
         return outputs
+
+    def entry_forgotten(self, stamp_s: float) -> bool:
+        """Whether an entry scanned at `stamp_s` may be of a session already forgotten."""
+        return stamp_s <= self._entries_forgotten_until_s
+
+    def _retire(self) -> None:
+        """Forgets what is settled and older than `retention_s` (FusionSettings)."""
+        cutoff_s = self.now_s - self.settings.retention_s
+        busy = set().union(*self._held_sessions.values())
+        for request in self.reviews.open_requests:
+            busy.update(c.session_id for c in request.candidates)
+        for session in list(self.identity.sessions.values()):
+            if session.exited and session.exited_s is not None and \
+                    session.exited_s <= cutoff_s and session.session_id not in busy and \
+                    not self.carts.pending_review(session.session_id):
+                self.identity.retire(session.session_id)
+                self.carts.retire(session.session_id)
+                self._entries_forgotten_until_s = max(self._entries_forgotten_until_s,
+                                                      session.scan.stamp_s)
+        requests, decisions = self.reviews.records()
+        decided = {decision.request_id: decision for decision in decisions}
+        for request in requests:
+            decision = decided.get(request.request_id)
+            if decision is None or request.stamp_s > cutoff_s:
+                continue
+            named = {c.session_id for c in request.candidates} | \
+                {part.session_id for part in decision.parts()}
+            if not named & self.identity.sessions.keys():
+                self.reviews.retire(request.request_id)
+        # An event still in a cart stays counted: redelivered, it must not count twice.
+        in_carts = {event_id for cart in self.carts.records()
+                    for event_id in (*cart.contributions, *cart.pending_events)}
+        self._seen_events = {event_id: settled_s for event_id, settled_s
+                             in self._seen_events.items()
+                             if settled_s > cutoff_s or event_id in in_carts}
 
     def shoppers(self, now_s: float | None = None) -> list[ShopperView]:
         result = []
@@ -418,11 +467,11 @@ class StoreFusion:
         reviews, decisions = self.reviews.records()
         return FusionRecord(self.now_s, tuple(self.identity.sessions.values()),
                             dict(self.identity.confidence_of_track),
-                            tuple(self.carts.records()), tuple(sorted(self._seen_events)), tracks,
+                            tuple(self.carts.records()), dict(self._seen_events), tracks,
                             reviews, decisions,
                             {event_id: tuple(sorted(sessions))
                              for event_id, sessions in self._held_sessions.items()},
-                            tuple(self._outages.values()))
+                            tuple(self._outages.values()), self._entries_forgotten_until_s)
 
     def restore(self, record: FusionRecord) -> None:
         """Picks up where a crashed fusion left off (call before any input). The shoppers
@@ -435,6 +484,7 @@ class StoreFusion:
         for cart in record.carts:
             self.carts.restore(cart)
         self._seen_events.update(record.seen_events)
+        self._entries_forgotten_until_s = record.entries_forgotten_until_s
         self.reviews.restore(record.reviews, record.decisions)
         self._held_sessions.update({event_id: set(sessions)
                                     for event_id, sessions in record.held_sessions.items()})
@@ -470,6 +520,7 @@ class StoreFusion:
 
     def _send_exit(self, session: Session, track: Track, gate_id: str,
                    outputs: FusionOutputs) -> None:
+        session.exited_s = self.now_s
         if self.carts.cart(session.session_id).revision == 0:
             # Billing charges the latest cart it has; an untouched one is still sent.
             outputs.carts.append(self.carts.set(
@@ -491,6 +542,7 @@ class StoreFusion:
         session = self.identity.close_lost(track.track_id)
         if session is None:
             return
+        session.exited_s = self.now_s
         request_id = lost_request_id(session.session_id)
         outputs.carts.append(self.carts.mark_pending(session.session_id, request_id,
                                                      self.now_s))

@@ -79,6 +79,10 @@ class FusionNodeSettings:
     journal_path: str = param('', 'SQLite journal of sessions, carts and shoppers, read back '
                               'on a restart; empty = fusion_journal.sqlite3 next to the store '
                               "config's SQLite ledger", read_only=True)
+    retention_s: float = param(
+        FusionSettings.retention_s, 'Seconds after a session left until it is forgotten, with '
+        'its cart and decided reviews, if nothing of it is held or waits for review (a later '
+        'decision about it is refused)', min_value=60.0, max_value=86400.0, read_only=True)
 
 
 class FusionNode(Node):
@@ -88,9 +92,10 @@ class FusionNode(Node):
         self._settings = settings
         self._config = config = load_store_config(settings.store_config)
         cameras = config.depth_camera_ids(settings.cameras)
-        self._fusion = StoreFusion(config, FusionSettings(review=ReviewSettings(
-            settings.attribution_review_threshold, settings.item_review_threshold,
-            settings.one_reach_s)))
+        self._fusion = StoreFusion(config, FusionSettings(
+            review=ReviewSettings(settings.attribution_review_threshold,
+                                  settings.item_review_threshold, settings.one_reach_s),
+            retention_s=settings.retention_s))
         self._slot_points = slot_front_points(config)
         self._gate_zones = {g.id: g.zone for g in config.gates}
         if settings.journal_path:
@@ -145,8 +150,9 @@ class FusionNode(Node):
             return      # exits are ours (from the cameras)
         if self._until_clock.hold(self._on_gate_event, msg):
             return
-        if not self._accepted(check_gate_event, msg, 'entry', msg.event_id,
-                              handled=msg.session_id in self._fusion.identity.sessions):
+        handled = msg.session_id in self._fusion.identity.sessions or \
+            self._fusion.entry_forgotten(messages.to_seconds(msg.header.stamp))
+        if not self._accepted(check_gate_event, msg, 'entry', msg.event_id, handled=handled):
             return
         if not msg.session_id or not msg.account_token:
             self.get_logger().warning(f'entry {msg.event_id!r} without a session id or account '

@@ -45,6 +45,7 @@ class Session:
     gone_track_ids: set[str] = field(default_factory=set)    # exited or lost
     exited_track_ids: set[str] = field(default_factory=set)
     exited: bool = False                                     # the EXIT event was sent
+    exited_s: float | None = None                            # ... at this sensor time
 
     @property
     def session_id(self) -> str:
@@ -187,6 +188,14 @@ class IdentityBinder:
         self.sessions[session_id].track_ids.append(track_id)
         self.session_of_track[track_id] = session_id
         self.confidence_of_track[track_id] = confidence
+
+    def retire(self, session_id: str) -> None:
+        """Forgets a session that left long ago, with its tracks."""
+        session = self.sessions.pop(session_id)
+        for track_id in session.track_ids:
+            if self.session_of_track.get(track_id) == session_id:
+                del self.session_of_track[track_id]
+                self.confidence_of_track.pop(track_id, None)
 
     def restore(self, session: Session, confidences: dict[str, float], now_s: float) -> None:
         """A session from the journal. One whose shopper had not been bound yet waits for

@@ -23,9 +23,10 @@ from jwo_fusion.identity import EntryScan, Session
 from jwo_fusion.review import (ReviewDecisionData, ReviewReason, ReviewRequestData,
                                ReviewShare, SessionCandidate)
 
-FORMAT = 3
-# 1: before review requests were journalled; 2: before shelf outages were
-READABLE_FORMATS = (1, 2, 3)
+FORMAT = 4
+# 1: before review requests were journalled; 2: before shelf outages were; 3: before
+# finished sessions were forgotten (no exit times, the counted shelf events without theirs)
+READABLE_FORMATS = (1, 2, 3, 4)
 
 
 class JournalError(ValueError):
@@ -38,19 +39,21 @@ def encode(record: FusionRecord) -> str:
         'now_s': record.now_s,
         'sessions': [{'scan': s.scan, 'track_ids': s.track_ids,
                       'gone_track_ids': sorted(s.gone_track_ids),
-                      'exited_track_ids': sorted(s.exited_track_ids), 'exited': s.exited}
+                      'exited_track_ids': sorted(s.exited_track_ids), 'exited': s.exited,
+                      'exited_s': s.exited_s}
                      for s in record.sessions],
         'confidences': record.confidences,
         'carts': [{'session_id': c.session_id, 'account_token': c.account_token,
                    'revision': c.revision, 'stamp_s': c.stamp_s,
                    'contributions': c.contributions,
                    'pending_events': sorted(c.pending_events)} for c in record.carts],
-        'seen_events': list(record.seen_events),
+        'seen_events': record.seen_events,
         'tracks': record.tracks,
         'reviews': record.reviews,
         'decisions': record.decisions,
         'held_sessions': record.held_sessions,
         'outages': record.outages,
+        'entries_forgotten_until_s': record.entries_forgotten_until_s,
     }, separators=(',', ':'), default=_fields)
 
 
@@ -100,18 +103,24 @@ def decode(text: str) -> FusionRecord:
     if document.get('format') not in READABLE_FORMATS:
         raise ValueError(f'format {document.get("format")!r}, expected one of '
                          f'{READABLE_FORMATS}')
+    now_s = float(document['now_s'])
+    seen_events = document['seen_events']
+    if isinstance(seen_events, list):       # format 3 and older: counted as of now
+        seen_events = dict.fromkeys(seen_events, now_s)
     return FusionRecord(
-        now_s=float(document['now_s']),
+        now_s=now_s,
         sessions=tuple(Session(EntryScan(**s['scan']), list(s['track_ids']),
                                set(s['gone_track_ids']), set(s['exited_track_ids']),
-                               bool(s['exited'])) for s in document['sessions']),
+                               bool(s['exited']),
+                               s.get('exited_s', now_s if s['exited'] else None))
+                       for s in document['sessions']),
         confidences={k: float(v) for k, v in document['confidences'].items()},
         carts=tuple(CartRecord(c['session_id'], c['account_token'], int(c['revision']),
                                float(c['stamp_s']),
                                {event_id: tuple(Contribution(**part) for part in parts)
                                 for event_id, parts in c['contributions'].items()},
                                set(c['pending_events'])) for c in document['carts']),
-        seen_events=tuple(document['seen_events']),
+        seen_events={event_id: float(t) for event_id, t in seen_events.items()},
         tracks=tuple(TrackRecord(**{**t, 'suspects': tuple(t.get('suspects', ())),
                                     **{key: tuple(tuple(entry) for entry in t.get(key, ()))
                                        for key in ('positions', 'reaches')}})
@@ -119,7 +128,8 @@ def decode(text: str) -> FusionRecord:
         reviews=tuple(_request(r) for r in document.get('reviews', [])),
         decisions=tuple(_decision(d) for d in document.get('decisions', [])),
         held_sessions={e: tuple(s) for e, s in document.get('held_sessions', {}).items()},
-        outages=tuple(Outage(**o) for o in document.get('outages', [])))
+        outages=tuple(Outage(**o) for o in document.get('outages', [])),
+        entries_forgotten_until_s=float(document.get('entries_forgotten_until_s', 0.0)))
 
 
 class FusionJournal:

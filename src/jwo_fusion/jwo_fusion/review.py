@@ -128,6 +128,10 @@ class ReviewQueue:
         self._requests.update((r.request_id, r) for r in requests)
         self._decisions.update((d.request_id, d) for d in decisions)
 
+    def retire(self, request_id: str) -> None:
+        del self._requests[request_id]
+        self._decisions.pop(request_id, None)
+
     @property
     def open_requests(self) -> list[ReviewRequestData]:
         return [r for r_id, r in self._requests.items() if r_id not in self._decisions]

@@ -10,7 +10,7 @@ import pytest
 
 from jwo_common.store_config import load_store_config
 from jwo_fusion.attribution import EventKind, ItemCandidate, ShelfActivity
-from jwo_fusion.fusion import AlertKind, StoreFusion
+from jwo_fusion.fusion import AlertKind, FusionSettings, StoreFusion
 from jwo_fusion.identity import EntryScan
 from jwo_fusion.journal import FusionJournal, JournalError, decode, encode
 from jwo_fusion.review import ReviewDecisionData, ReviewReason, ReviewRequestData, ReviewShare
@@ -36,8 +36,8 @@ def path(*keyframes):
 
 
 class Store:
-    def __init__(self, config):
-        self.fusion = StoreFusion(config)
+    def __init__(self, config, settings=FusionSettings()):
+        self.fusion = StoreFusion(config, settings)
         self.outputs = []
         self.rng = np.random.default_rng(7)
         self.t_s = 0.0
@@ -551,6 +551,56 @@ def test_a_session_whose_shopper_was_not_bound_yet_still_binds(config):
     assert shopper.account_token == 'carol'
     after.shelf('e1', 'a_11', kind=EventKind.PICK)
     assert after.cart('carol') == {'GB-MILK-1L': 1}
+
+
+def test_a_session_that_left_long_ago_is_forgotten_unless_it_waits_for_review(config):
+    store = Store(config, FusionSettings(retention_s=60.0))
+    people = {'alice': (0.0, 99.0, path((0, *ENTRY_XY), (1, *ENTRY_XY), (5, *AT_A11),
+                                        (8, *AT_A11), (12, 10.2, 1.5), (13, 11.2, 0.5))),
+              'bob': (10.0, 99.0, path((10, *ENTRY_XY), (11, *ENTRY_XY), (16, *AT_A11),
+                                       (20, *AT_A11), (24, 10.2, 1.5), (25, 11.2, 0.5)))}
+    store.scan('alice')
+    store.run(8.0, people)
+    store.shelf('e1', 'a_11')
+    store.run(10.0, people)
+    store.scan('bob')
+    store.run(19.0, people)
+    [unsure] = store.shelf('e2', 'a_11', probability=0.6).reviews
+    assert [c.session_id for c in unsure.candidates] == ['session-bob']
+    store.run(26.0, people)
+    assert [e.session_id for e in store.all('exits')] == ['session-alice', 'session-bob']
+    store.run(90.0, {})         # both left 60 s ago and more
+    record = store.fusion.record()
+    # Bob's cart waits for staff: he, his review and his event are kept; Alice is gone.
+    assert [s.session_id for s in record.sessions] == ['session-bob']
+    assert [c.session_id for c in record.carts] == ['session-bob']
+    assert list(record.seen_events) == ['e2'] and len(record.reviews) == 1
+    assert store.fusion.entry_forgotten(0.0) and not store.fusion.entry_forgotten(10.0)
+    store.outputs.append(store.fusion.on_decision(ReviewDecisionData(
+        unsure.request_id, 'staff', False, 'session-bob', (ItemCandidate('GB-MILK-1L', 1, 1.0),))))
+    assert store.cart('bob') == {'GB-MILK-1L': 1}
+    store.run(92.0, {})
+    record = store.fusion.record()
+    assert (record.sessions, record.carts, record.seen_events, record.reviews) == ((), (), {}, ())
+    assert store.fusion.entry_forgotten(10.0)
+    late = store.fusion.on_decision(ReviewDecisionData(unsure.request_id, 'staff', True, '', ()))
+    assert 'unknown request' in late.refused
+
+
+def test_a_journal_of_the_third_format_gets_times_for_its_exits_and_counted_events(config):
+    store = Store(config)
+    store.scan('alice')
+    store.run(8.0, walk_in_pick_walk_out())
+    store.shelf('e1', 'a_11')
+    store.run(31.0, walk_in_pick_walk_out())
+    document = json.loads(encode(store.fusion.record()))
+    document.update(format=3, seen_events=['e1'])
+    del document['entries_forgotten_until_s']
+    for session in document['sessions']:
+        del session['exited_s']
+    record = decode(json.dumps(document))
+    assert record.seen_events == {'e1': record.now_s}
+    assert [s.exited_s for s in record.sessions] == [record.now_s]
 
 
 def test_a_journal_of_the_first_format_still_reads(config):

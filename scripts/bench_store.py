@@ -166,6 +166,7 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
         """Sim time now: the last /clock (10 Hz) carried forward on the wall clock."""
         return clock['sim'] + time.monotonic() - clock['wall']
     lags, detected = [], [0]
+    arrivals: dict[str, tuple[int, int, int]] = {}     # camera -> received, missing, lost
     shelf_stamps, cart_latency, exits, charge_latency = {}, [], {}, []
 
     def seconds(stamp) -> float:
@@ -178,10 +179,16 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
         lags.append(sim_now() - (sec + nanosec * 1e-9))
 
     def on_diagnostics(msg) -> None:
-        # Each detection node reports the frames it handled per camera since its last report.
+        # Each detection node reports the frames it handled per camera since its last report,
+        # and since it started: those that reached it, those missing from the camera's
+        # timeline and those of them DDS reports lost on the way.
         for status in msg.status:
             if status.name.startswith('shopper_detection'):
-                detected[0] += sum(int(kv.value) for kv in status.values if kv.key == 'frames')
+                values = {kv.key: kv.value for kv in status.values}
+                detected[0] += int(values['frames'])
+                arrivals[status.hardware_id] = tuple(
+                    int(values[key]) for key in ('received_frames', 'missing_frames',
+                                                 'lost_in_transport'))
 
     def on_cart(msg) -> None:
         for item in msg.items:
@@ -243,11 +250,15 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
             probe.destroy_subscription(subscription)
     expected_frames = len(cameras) * stack.config.cameras[0].fps * duration_s
     frame_share = detected[0] / expected_frames
+    received, missing, lost = (sum(column) for column in zip(*arrivals.values())) \
+        if arrivals else (0, 0, 0)
     p95_lag = float(np.percentile(lags, 95)) if lags else float('inf')
     return {'frames': frame_share, 'lag': percentiles(lags), 'cpu': sum(cpu.values()),
             'cpu_by_process': cpu, 'player_cpu': player_cpu, 'bench_cpu': bench_cpu / played_s,
             'keeps_up': frame_share >= 0.95 and p95_lag < 0.5,
-            'pick_cart': percentiles(cart_latency), 'exit_charge': percentiles(charge_latency)}
+            'pick_cart': percentiles(cart_latency), 'exit_charge': percentiles(charge_latency),
+            'missing': missing / max(received + missing, 1),
+            'lost': lost / max(received + missing, 1)}
 
 
 def main() -> int:
@@ -293,6 +304,9 @@ def main() -> int:
                     f'{name} {cores:.2f}' for name, cores in result['cpu_by_process'].items())
                     + f'; outside the stack: bag player {result["player_cpu"]:.2f}, this '
                     f'bench {result["bench_cpu"]:.2f}', flush=True)
+                print(f'  depth frames missing on arrival at detection: {result["missing"]:.1%}, '
+                      f'of which DDS reports {result["lost"]:.1%} lost on the way (the rest were '
+                      'replaced by newer ones while the node was busy)', flush=True)
     finally:
         executor.shutdown()
         probe.destroy_node()

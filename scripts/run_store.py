@@ -471,7 +471,8 @@ def main() -> int:
             def spin(timeout_s: float) -> None:
                 stack.check_alive()
                 executor.spin_once(timeout_sec=timeout_s)
-            staff = StaffDesk(probe, spin, collector, truth, config, out / 'var' / 'ledger.sqlite3')
+            staff = StaffDesk(probe, spin, collector, truth, config,
+                              out / 'var' / 'ledger.sqlite3')
             answered, dismissed, unanswered = staff.review()
             released = staff.release_held()
             print(f'staff: answered {answered} review requests ({dismissed} dismissed) from the '

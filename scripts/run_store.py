@@ -24,6 +24,7 @@ from pathlib import Path
 
 from jwo_common.dds import use_stack_dds_profile
 from jwo_common.launcher import LaunchError
+from jwo_common.signing import KeystoreError
 from jwo_common.testing import claim_ros_domain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -465,14 +466,19 @@ def main() -> int:
             stack.check_alive()
             executor.spin_once(timeout_sec=0.1)
         by_stack = collector.charged_receipts()
+        staff = None
         if not args.no_staff:
             collector.keep_tracks = False    # the desk's clock is no sensor time
 
             def spin(timeout_s: float) -> None:
                 stack.check_alive()
                 executor.spin_once(timeout_sec=timeout_s)
-            staff = StaffDesk(probe, spin, collector, truth, config,
-                              out / 'var' / 'ledger.sqlite3')
+            try:
+                staff = StaffDesk(probe, spin, collector, truth, config,
+                                  out / 'var' / 'ledger.sqlite3')
+            except KeystoreError as error:
+                print(f'staff review skipped: {error}')
+        if staff is not None:
             answered, dismissed, unanswered = staff.review()
             released = staff.release_held()
             print(f'staff: answered {answered} review requests ({dismissed} dismissed) from the '
@@ -497,7 +503,7 @@ def main() -> int:
         return 1
 
     score = score_store(truth, config, by_stack, collector.tracks, collector.reviewed_sessions)
-    reviewed = None if args.no_staff else score_store(
+    reviewed = None if staff is None else score_store(
         truth, config, collector.charged_receipts(), collector.tracks, collector.reviewed_sessions)
     print_report(score, config.store.currency, config.store.currency_exponent, reviewed)
     print_frame_delivery(collector.camera_frames, config)

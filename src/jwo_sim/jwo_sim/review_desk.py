@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jwo_fusion.review import ReviewReason
@@ -63,10 +64,11 @@ class ReviewDesk:
         self._events = ground_truth['events']
         self._trajectories = ground_truth['trajectories']
         self._sessions = sessions
+        self._accounts = {session_id: account for account, session_id in sessions.items()}
         self._margin_s = margin_s
         self._identity_window_s = identity_window_s
 
-    def answer(self, question: Question, track: list[TrackPoint] = ()) -> Answer | None:
+    def answer(self, question: Question, track: Sequence[TrackPoint] = ()) -> Answer | None:
         """The decision, or None when the truth has no answer staff could give (an identity
         track never seen near anyone, an account with no session)."""
         if question.reason in SHELF_REASONS:
@@ -82,8 +84,7 @@ class ReviewDesk:
         # An outage's question is about its one shopper, from when the cells failed on.
         only = None
         if question.reason == ReviewReason.SENSOR:
-            accounts = {self._sessions_account(s) for s in question.session_ids}
-            only = accounts - {None}
+            only = {self._accounts[s] for s in question.session_ids if s in self._accounts}
         net: dict[str, Counter] = defaultdict(Counter)
         sign = 1 if question.taken else -1
         for event in self._events:
@@ -109,15 +110,12 @@ class ReviewDesk:
             return Answer(question.request_id, True)
         return Answer(question.request_id, False, tuple(shares))
 
-    def _sessions_account(self, session_id: str) -> str | None:
-        return next((a for a, s in self._sessions.items() if s == session_id), None)
-
-    def _closest_person(self, stamp_s: float, track: list[TrackPoint]) -> str | None:
+    def _closest_person(self, stamp_s: float, track: Sequence[TrackPoint]) -> str | None:
         near = [p for p in track if abs(p.t_s - stamp_s) <= self._identity_window_s]
         best, best_distance = None, math.inf
         for person, trajectory in self._trajectories.items():
-            distances = [math.hypot(p.x_m - x, p.y_m - y) for p in near
-                         for t, x, y in [_at(trajectory, p.t_s)] if t is not None]
+            distances = [math.hypot(p.x_m - where[0], p.y_m - where[1]) for p in near
+                         if (where := _at(trajectory, p.t_s)) is not None]
             if len(distances) < len(near) / 2 or not distances:
                 continue
             mean = sum(distances) / len(distances)
@@ -126,12 +124,12 @@ class ReviewDesk:
         return best
 
 
-def _at(trajectory: dict, t_s: float) -> tuple[float | None, float, float]:
-    """Where a true trajectory is at `t_s` (its nearest sample within 0.1 s)."""
+def _at(trajectory: dict, t_s: float) -> tuple[float, float] | None:
+    """Where a true trajectory is at `t_s` (its nearest sample within 0.1 s), or None."""
     times = trajectory['t_s']
     after = bisect.bisect_left(times, t_s)
     index = min((i for i in (after - 1, after) if 0 <= i < len(times)),
                 key=lambda i: abs(times[i] - t_s), default=None)
     if index is None or abs(times[index] - t_s) > 0.1:
-        return None, 0.0, 0.0
-    return times[index], trajectory['x_m'][index], trajectory['y_m'][index]
+        return None
+    return trajectory['x_m'][index], trajectory['y_m'][index]

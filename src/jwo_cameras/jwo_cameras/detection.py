@@ -113,51 +113,70 @@ class OverheadDetector:
         rays = pixel_rays(model, optical_to_map)
         self._rays_x, self._rays_y, self._rays_z = (np.ascontiguousarray(rays[..., i])
                                                     for i in range(3))
-        self._shelves = shelves
+        # Which depths of a pixel are a body point is decided per pixel once: along its ray
+        # the heights a body can have are one stretch of depths, and so is each shelf's box.
+        # A frame is then compared with those bounds in millimetres.
+        self._body_depths_mm = _body_depths_mm(self._origin, rays, settings)
+        self._shelf_depths_mm = [depths for depths in
+                                 (_shelf_depths_mm(box, self._origin, rays,
+                                                   settings.shelf_margin_m)
+                                  for box in shelves) if depths is not None]
         self._floor = floor
         cells = settings.cell_m
         self._grid_shape = (int(np.ceil((floor.max_y - floor.min_y) / cells)),
                             int(np.ceil((floor.max_x - floor.min_x) / cells)))
         self._peak_window = max(3, int(round(settings.head_separation_m / cells)) | 1)
         self._peak_square = np.ones((self._peak_window, self._peak_window), np.uint8)
-        self._shelf_fronts = [self._front_segment(box) for box in shelves]
+        # Where a hand is: a lookup of each floor cell's distance to the nearest shelf front,
+        # over the cells this camera's body points can fall in.
+        self._seen_rows, self._seen_cols = self._cells_seen(rays)
+        self._shelf_distance = _shelf_front_distances(shelves, floor, self._seen_rows,
+                                                      self._seen_cols, cells)
 
     def detect(self, depth_mm: np.ndarray) -> list[PersonDetection]:
-        s = self._settings
-        depth_m = depth_mm.astype(np.float32) * np.float32(0.001)
-        z = self._origin[2] + self._rays_z * depth_m
-        body = (depth_mm > 0) & (z > s.min_body_height_m) & (z < s.max_body_height_m)
+        body = self.body_pixels(depth_mm)
         if not body.any():
             return []
-        d = depth_m[body]
-        points = np.stack([self._origin[0] + self._rays_x[body] * d,
-                           self._origin[1] + self._rays_y[body] * d, z[body]], axis=1)
-        points = points[~self._inside_shelves(points)]
-        height_map = self._height_map(points)
+        d = depth_mm[body].astype(np.float32) * np.float32(0.001)
+        height_map = self._height_map(self._origin[0] + self._rays_x[body] * d,
+                                      self._origin[1] + self._rays_y[body] * d,
+                                      self._origin[2] + self._rays_z[body] * d)
         return self._people(height_map)
 
-    def _inside_shelves(self, points: np.ndarray) -> np.ndarray:
-        inside = np.zeros(len(points), bool)
-        margin = self._settings.shelf_margin_m
-        x, y, z = points[:, 0], points[:, 1], points[:, 2]
-        for box in self._shelves:
-            within = np.ones(len(points), bool)
-            # Each axis of the shelf's frame on its own: no homogeneous copy of the points.
-            for axis, size in enumerate(box.size_m):
-                a, b, c, offset = box.to_shelf[axis]
-                local = a * x + b * y + c * z + offset
-                within &= (local >= -margin) & (local <= size + margin)
-            inside |= within
-        return inside
-
-    def _height_map(self, points: np.ndarray) -> np.ndarray:
+    def _cells_seen(self, rays: np.ndarray) -> tuple[range, range]:
+        """The rows and columns of the floor cells a body point of this camera can fall in
+        (a point lies between its pixel's nearest and farthest body points, give a cell)."""
+        lowest, highest = self._body_depths_mm
+        band = lowest <= highest
+        if not band.any():
+            return range(0), range(0)
+        ends = np.concatenate([_lift(self._origin, rays[band], lowest[band]),
+                               _lift(self._origin, rays[band], highest[band])])
         cells = self._settings.cell_m
-        rows = ((points[:, 1] - self._floor.min_y) / cells).astype(np.int64)
-        cols = ((points[:, 0] - self._floor.min_x) / cells).astype(np.int64)
+        rows = np.floor((ends[:, 1] - self._floor.min_y) / cells).astype(np.int64)
+        cols = np.floor((ends[:, 0] - self._floor.min_x) / cells).astype(np.int64)
+        rows_count, cols_count = self._grid_shape
+        return (range(int(np.clip(rows.min() - 1, 0, rows_count)),
+                      int(np.clip(rows.max() + 2, 0, rows_count))),
+                range(int(np.clip(cols.min() - 1, 0, cols_count)),
+                      int(np.clip(cols.max() + 2, 0, cols_count))))
+
+    def body_pixels(self, depth_mm: np.ndarray) -> np.ndarray:
+        """Which pixels show a point at a body's height outside every shelf (H, W bool)."""
+        lowest, highest = self._body_depths_mm
+        body = (depth_mm >= lowest) & (depth_mm <= highest)
+        for nearest, farthest in self._shelf_depths_mm:
+            body &= (depth_mm < nearest) | (depth_mm > farthest)
+        return body
+
+    def _height_map(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        cells = self._settings.cell_m
+        rows = ((y - self._floor.min_y) / cells).astype(np.int64)
+        cols = ((x - self._floor.min_x) / cells).astype(np.int64)
         on_floor = (rows >= 0) & (rows < self._grid_shape[0]) & (cols >= 0) & \
             (cols < self._grid_shape[1])
         height_map = np.zeros(self._grid_shape, np.float32)
-        np.maximum.at(height_map, (rows[on_floor], cols[on_floor]), points[on_floor, 2])
+        np.maximum.at(height_map, (rows[on_floor], cols[on_floor]), z[on_floor])
         return height_map
 
     def _people(self, height_map: np.ndarray) -> list[PersonDetection]:
@@ -180,7 +199,7 @@ class OverheadDetector:
         peaks = (filled == cv2.dilate(filled, self._peak_square,
                                       borderType=cv2.BORDER_REFLECT)) & \
             (filled > s.min_head_height_m)
-        labels, count = ndimage.label(peaks)
+        labels, count = _label(peaks)
         if count == 0:
             return []
         # Neighbouring peak cells each hold the maximum of a window holding the other: a
@@ -235,7 +254,7 @@ class OverheadDetector:
         rows = np.clip(np.round(heads[:, 0]).astype(np.int64), 0, filled.shape[0] - 1)
         cols = np.clip(np.round(heads[:, 1]).astype(np.int64), 0, filled.shape[1] - 1)
         # A blob with a single head is all that head's (-1: a blob with none).
-        blobs, blob_count = ndimage.label(body)
+        blobs, blob_count = _label(body)
         head_blobs = blobs[rows, cols]
         head_of_blob = np.full(blob_count + 1, -1)
         head_of_blob[head_blobs] = np.arange(count)
@@ -280,25 +299,25 @@ class OverheadDetector:
         """Keeps the higher of two peaks closer than a head separation (one flat-topped head
         can show as two)."""
         order = np.argsort(-head_z)
-        kept: list[int] = []
         limit_cells = self._settings.head_separation_m / self._settings.cell_m
+        apart = np.linalg.norm(heads[:, None, :] - heads[None, :, :], axis=2) >= limit_cells
+        kept: list[int] = []
         for i in order:
-            if all(np.linalg.norm(heads[i] - heads[j]) >= limit_cells for j in kept):
+            if apart[i, kept].all():
                 kept.append(int(i))
         return heads[kept], head_z[kept]
 
     def _hand(self, rows: np.ndarray, cols: np.ndarray, height_map: np.ndarray):
         """Of an arm's cells, the one nearest a shelf front: where the hand is."""
         cells = self._settings.cell_m
-        xy = np.stack([self._floor.min_x + (cols + 0.5) * cells,
-                       self._floor.min_y + (rows + 0.5) * cells], axis=1)
-        if self._shelf_fronts:
-            distances = np.min([_segment_distance(xy, a, b) for a, b in self._shelf_fronts],
-                               axis=0)
-            tip = int(np.argmin(distances))
-        else:
+        if self._shelf_distance is None:
             tip = 0
-        return (float(xy[tip, 0]), float(xy[tip, 1]), float(height_map[rows[tip], cols[tip]]))
+        else:
+            tip = int(np.argmin(self._shelf_distance[rows - self._seen_rows.start,
+                                                     cols - self._seen_cols.start]))
+        return (float(self._floor.min_x + (cols[tip] + 0.5) * cells),
+                float(self._floor.min_y + (rows[tip] + 0.5) * cells),
+                float(height_map[rows[tip], cols[tip]]))
 
     @staticmethod
     def _front_segment(box: ShelfBox) -> tuple[np.ndarray, np.ndarray]:
@@ -307,6 +326,120 @@ class OverheadDetector:
         start = (to_map @ [0.0, 0.0, 0.0, 1.0])[:2]
         end = (to_map @ [box.size_m[0], 0.0, 0.0, 1.0])[:2]
         return start, end
+
+
+def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Connected regions of a mask (4-connected, numbered in raster order from 1), as
+    ndimage.label numbers them, in OpenCV: a third of the time on our small windows."""
+    count, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=4,
+                                            ltype=cv2.CV_32S)
+    return labels, count - 1
+
+
+def _lift(origin: np.ndarray, rays: np.ndarray, depth_mm: np.ndarray) -> np.ndarray:
+    """Pixels' points in map, (..., 3), from their rays and depths, as `detect` lifts them
+    (the depth in metres in float32)."""
+    return origin + rays * (depth_mm.astype(np.float32) * np.float32(0.001))[..., None]
+
+
+def _depth_stretch_mm(from_m: np.ndarray, to_m: np.ndarray, holds) -> tuple[np.ndarray,
+                                                                          np.ndarray]:
+    """Per pixel the whole millimetres (1..65535) of depth for which `holds(depth_mm)` is
+    true, knowing it is true from about `from_m` to about `to_m` along the pixel's ray, as
+    (lowest, highest) uint16 arrays; (65535, 0) where there are none. The ends are settled
+    with `holds` itself: the detector's rounding decides a depth on a bound (a camera 3 m up
+    looking straight down sees 0.7 m at exactly 2300 mm)."""
+    with np.errstate(invalid='ignore'):
+        lowest = np.clip(np.nan_to_num(np.round(from_m * 1000.0), nan=65536.0), 1, 65536)
+        highest = np.clip(np.nan_to_num(np.round(to_m * 1000.0), nan=0.0), 0, 65535)
+    lowest, highest = lowest.astype(np.int64), highest.astype(np.int64)
+    some = lowest <= highest
+
+    def true_at(depth_mm: np.ndarray) -> np.ndarray:
+        return some & (depth_mm >= 1) & (depth_mm <= 65535) & \
+            holds(np.clip(depth_mm, 0, 65535).astype(np.uint16))
+
+    for _ in range(2):        # rounding puts an end at most a millimetre off
+        lowest = np.where(true_at(lowest - 1), lowest - 1, lowest)
+        lowest = np.where(some & ~true_at(lowest), lowest + 1, lowest)
+        highest = np.where(true_at(highest + 1), highest + 1, highest)
+        highest = np.where(some & ~true_at(highest), highest - 1, highest)
+    none = ~some | (lowest > highest)
+    lowest[none], highest[none] = 65535, 0
+    return lowest.astype(np.uint16), highest.astype(np.uint16)
+
+
+def _body_depths_mm(origin: np.ndarray, rays: np.ndarray,
+                    settings: DetectorSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel the depths (mm) at which its point is strictly between the lowest and the
+    highest height a body point can have."""
+    low, high = settings.min_body_height_m, settings.max_body_height_m
+    rays_z = rays[..., 2]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        at_low, at_high = (low - origin[2]) / rays_z, (high - origin[2]) / rays_z
+    level = rays_z == 0      # a level ray stays at the camera's height
+    inside = low < origin[2] < high
+    after = np.where(level, 0.0 if inside else np.inf, np.minimum(at_low, at_high))
+    before = np.where(level, np.inf if inside else -np.inf, np.maximum(at_low, at_high))
+
+    def between(depth_mm: np.ndarray) -> np.ndarray:
+        z = _lift(origin, rays, depth_mm)[..., 2]
+        return (z > low) & (z < high)
+
+    return _depth_stretch_mm(after, before, between)
+
+
+def _shelf_depths_mm(box: ShelfBox, origin: np.ndarray, rays: np.ndarray,
+                     margin_m: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per pixel the depths (mm) at which its point is inside the shelf's box widened by
+    `margin_m`; None when no pixel's ray enters it."""
+    rotation, translation = box.to_shelf[:3, :3], box.to_shelf[:3, 3]
+    start = rotation @ origin + translation
+    direction = rays @ rotation.T                 # (H, W, 3) in the shelf's frame
+    nearest = np.zeros(rays.shape[:2])
+    farthest = np.full(rays.shape[:2], np.inf)
+    for axis, size in enumerate(box.size_m):
+        low, high = -margin_m - start[axis], size + margin_m - start[axis]
+        step = direction[..., axis]
+        with np.errstate(divide='ignore', invalid='ignore'):
+            # A ray parallel to the slab is inside it everywhere or nowhere.
+            enter = np.where(step != 0, np.minimum(low / step, high / step),
+                             np.where((low <= 0) & (high >= 0), -np.inf, np.inf))
+            leave = np.where(step != 0, np.maximum(low / step, high / step),
+                             np.where((low <= 0) & (high >= 0), np.inf, -np.inf))
+        nearest, farthest = np.maximum(nearest, enter), np.minimum(farthest, leave)
+
+    def inside(depth_mm: np.ndarray) -> np.ndarray:
+        return inside_box(box, _lift(origin, rays, depth_mm), margin_m)
+
+    lowest, highest = _depth_stretch_mm(nearest, farthest, inside)
+    if not (lowest <= highest).any():
+        return None
+    return lowest, highest
+
+
+def inside_box(box: ShelfBox, points: np.ndarray, margin_m: float) -> np.ndarray:
+    """Which map points (..., 3) lie in the shelf's box widened by `margin_m`."""
+    within = np.ones(points.shape[:-1], bool)
+    for axis, size in enumerate(box.size_m):
+        a, b, c, offset = box.to_shelf[axis]
+        local = a * points[..., 0] + b * points[..., 1] + c * points[..., 2] + offset
+        within &= (local >= -margin_m) & (local <= size + margin_m)
+    return within
+
+
+def _shelf_front_distances(shelves: list[ShelfBox], floor: FloorArea, rows: range,
+                           cols: range, cell_m: float) -> np.ndarray | None:
+    """Per floor cell of `rows` x `cols`, the distance from its centre to the nearest shelf
+    front (None: no shelves, or no cells)."""
+    if not shelves or not rows or not cols:
+        return None
+    row, col = np.meshgrid(np.array(rows), np.array(cols), indexing='ij')
+    xy = np.stack([floor.min_x + (col.ravel() + 0.5) * cell_m,
+                   floor.min_y + (row.ravel() + 0.5) * cell_m], axis=1)
+    fronts = [OverheadDetector._front_segment(box) for box in shelves]
+    return np.min([_segment_distance(xy, a, b) for a, b in fronts],
+                  axis=0).reshape(len(rows), len(cols))
 
 
 def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

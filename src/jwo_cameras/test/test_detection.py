@@ -16,7 +16,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from jwo_cameras.camera_model import camera_model
-from jwo_cameras.detection import OverheadDetector, floor_area, shelf_boxes
+from jwo_cameras.detection import (DetectorSettings, OverheadDetector, floor_area,
+                                   inside_box, pixel_rays, shelf_boxes)
 from jwo_cameras.messages import image_msg, to_time
 from jwo_common.frames import optical_to_map
 from jwo_common.qos import sensor_qos
@@ -64,6 +65,41 @@ def scene(simulated):
                 in_view.append(pose)
         frames.append((frame, in_view, everyone))
     return detector_of(config, camera), frames
+
+
+def lifted_body_pixels(config, camera, depth_mm: np.ndarray) -> np.ndarray:
+    """Body pixels the long way: every pixel lifted into map, kept between the body heights
+    and outside every shelf's box (the margin included)."""
+    settings, to_map = DetectorSettings(), optical_to_map(camera)
+    rays = pixel_rays(camera_model(config, camera), to_map)
+    points = to_map[:3, 3] + rays * (depth_mm.astype(np.float32) * np.float32(0.001))[..., None]
+    body = (depth_mm > 0) & (points[..., 2] > settings.min_body_height_m) & \
+        (points[..., 2] < settings.max_body_height_m)
+    for box in shelf_boxes(config):
+        body &= ~inside_box(box, points, settings.shelf_margin_m)
+    return body
+
+
+@pytest.mark.parametrize('camera_id', ['cam_01', CAMERA, 'cam_04'])
+def test_body_pixels_are_the_points_between_body_heights_outside_the_shelves(camera_id):
+    config = load_store_config(STORE)
+    camera = config.camera(camera_id)
+    detector = detector_of(config, camera)
+    rng = np.random.default_rng(7)
+    height, width = camera.height, camera.width
+    # Every millimetre around each pixel's lowest and highest body depth (where a body's
+    # height bounds fall on whole millimetres, rounding decides), then anything.
+    frames = [np.clip(ends.astype(np.int64) + offset, 0, 65535).astype(np.uint16)
+              for ends in detector._body_depths_mm for offset in range(-2, 3)]
+    frames += [rng.integers(0, 6000, (height, width)).astype(np.uint16) for _ in range(20)]
+    differing = sum(int(np.count_nonzero(detector.body_pixels(frame) !=
+                                         lifted_body_pixels(config, camera, frame)))
+                    for frame in frames)
+    assert differing == 0
+    lowest, highest = detector._body_depths_mm
+    inside_shelves = sum(int(np.count_nonzero((frame >= lowest) & (frame <= highest) &
+                                              ~detector.body_pixels(frame))) for frame in frames)
+    assert inside_shelves > 0, 'the camera should see into a shelf'
 
 
 def test_people_in_view_are_found_where_they_stand(scene):

@@ -16,6 +16,8 @@ the stack on it at real time and prints:
   share, printed under its row);
 - pick->cart p50/p95 (s): from a shelf event (its settled stamp) to the cart holding it;
 - exit->charge p50/p95 (s): from the exit crossing to its receipt.
+Under each row: the machine's cores while the bag played, busy, idle and stolen by a virtual
+machine's host (`/proc/stat`): a run on a host that took CPU time away is not comparable.
 Generated stores and bags are kept in `--out` and reused.
 """
 
@@ -109,6 +111,35 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def machine_times(stat_text: str) -> dict[str, float] | None:
+    """Seconds all cores spent busy, idle and stolen by a VM's host since boot, from the
+    `cpu` line of /proc/stat; None without one."""
+    for line in stat_text.splitlines():
+        name, *ticks = line.split()
+        if name != 'cpu':
+            continue
+        user, nice, system, idle, iowait, irq, softirq, steal = (int(t) for t in ticks[:8])
+        per_s = os.sysconf('SC_CLK_TCK')
+        return {'busy': (user + nice + system + irq + softirq) / per_s,
+                'idle': (idle + iowait) / per_s, 'stolen': steal / per_s}
+    return None
+
+
+def read_machine_times() -> dict[str, float] | None:
+    try:
+        return machine_times(Path('/proc/stat').read_text())
+    except OSError:
+        return None
+
+
+def machine_cores(before: dict[str, float] | None, after: dict[str, float] | None,
+                  seconds: float) -> dict[str, float] | None:
+    """Cores busy, idle and stolen on average between two `machine_times`."""
+    if before is None or after is None:
+        return None
+    return {kind: (after[kind] - before[kind]) / seconds for kind in before}
 
 
 def replay_factor(bag: Path, duration_s: float, executor, probe, log: Path) -> float:
@@ -226,6 +257,7 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
         stack.start(lambda: set(probe.get_node_names()), spin)
         cpu_before = {name: cpu_seconds(stack.pid(name)) for name in stack.running}
         bench_cpu_before = cpu_seconds(os.getpid())
+        machine_before = read_machine_times()
         started = time.monotonic()
         # The player is the only child that ends meanwhile: the reaped children's CPU is its.
         reaped_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -234,6 +266,7 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
             stack.check_alive()
             spin(0.05)
         played_s = time.monotonic() - started
+        machine = machine_cores(machine_before, read_machine_times(), played_s)
         reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
         player_cpu = (reaped.ru_utime + reaped.ru_stime - reaped_before.ru_utime
                       - reaped_before.ru_stime) / played_s
@@ -255,6 +288,7 @@ def run_stack(store: Path, bag: Path, duration_s: float, executor, probe, out: P
     p95_lag = float(np.percentile(lags, 95)) if lags else float('inf')
     return {'frames': frame_share, 'lag': percentiles(lags), 'cpu': sum(cpu.values()),
             'cpu_by_process': cpu, 'player_cpu': player_cpu, 'bench_cpu': bench_cpu / played_s,
+            'machine': machine,
             'keeps_up': frame_share >= 0.95 and p95_lag < 0.5,
             'pick_cart': percentiles(cart_latency), 'exit_charge': percentiles(charge_latency),
             'missing': missing / max(received + missing, 1),
@@ -304,6 +338,10 @@ def main() -> int:
                     f'{name} {cores:.2f}' for name, cores in result['cpu_by_process'].items())
                     + f'; outside the stack: bag player {result["player_cpu"]:.2f}, this '
                     f'bench {result["bench_cpu"]:.2f}', flush=True)
+                if result['machine']:
+                    print('  the machine\'s cores meanwhile: {busy:.2f} busy, {idle:.2f} idle, '
+                          '{stolen:.2f} stolen by the VM\'s host'.format(**result['machine']),
+                          flush=True)
                 print(f'  depth frames missing on arrival at detection: {result["missing"]:.1%}, '
                       f'of which DDS reports {result["lost"]:.1%} lost on the way (the rest were '
                       'replaced by newer ones while the node was busy)', flush=True)

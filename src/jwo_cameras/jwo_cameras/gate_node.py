@@ -13,7 +13,9 @@ the same checks; the party size then comes from the scanner.
 Codes are read on a thread of their own: the executor only turns each frame into greyscale
 and queues it (`FrameBacklog`), so a burst of frames waits at a third of its size instead of
 filling DDS's history with ~1 MB frames, and a slow read never holds up the next frame's
-arrival. OpenCV releases the GIL while it reads.
+arrival. OpenCV releases the GIL while it reads. The thread runs at a lower priority
+(`reader_niceness`): on a full machine a frame waiting for it only waits, while a depth frame
+waiting for shopper detection is replaced by the next one.
 
 `/diagnostics` reports the scanner stream (frames received, frames missing from its
 timeline, frames skipped unread because the reader fell behind, codes read); a gap long
@@ -22,6 +24,7 @@ enough to hide a whole scan is also logged as a warning.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -75,6 +78,9 @@ class EntryGateSettings:
                                   'in it is not read, unless this long has passed since that '
                                   'one; 0 = read every frame', read_only=True, min_value=0.0,
                                   max_value=60.0)
+    reader_niceness: int = param(10, 'Niceness of the QR reading thread, added to the '
+                                 "process's (0 = the same priority as the rest of the stack)",
+                                 read_only=True, min_value=0, max_value=19)
     diagnostics_period_s: float = param(1.0, 'Seconds between diagnostics messages',
                                         read_only=True, min_value=0.1, max_value=60.0)
 
@@ -110,6 +116,7 @@ class EntryGateNode(Node):
         # The scanner's state and the publishers, shared by the reader thread and the
         # scanner topic's callback.
         self._deciding = threading.Lock()
+        self._reader_niceness = settings.reader_niceness
         self._reader = threading.Thread(target=self._read_backlog, name='qr_reader', daemon=True)
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(settings.diagnostics_period_s, self._publish_diagnostics)
@@ -149,6 +156,11 @@ class EntryGateNode(Node):
                                       f'skipped unread', throttle_duration_sec=10.0)
 
     def _read_backlog(self) -> None:
+        try:        # Linux: a thread has a niceness of its own
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                           os.getpriority(os.PRIO_PROCESS, 0) + self._reader_niceness)
+        except OSError as error:
+            self.get_logger().warning(f'QR reader keeps the process priority: {error}')
         while (frame := self._backlog.take()) is not None:
             stamp_ns, gray = frame
             started = time.perf_counter()

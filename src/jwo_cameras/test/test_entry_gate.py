@@ -1,6 +1,7 @@
 """Entry gate: app codes, one entry per scan, garbage and replays refused; the node decodes
 rendered QR images over real rclpy."""
 
+import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -217,6 +218,10 @@ def test_gate_node_publishes_one_entry_and_alerts_on_a_bad_code():
         assert entries[0].gate_id == 'entry_1' and entries[0].header.stamp.sec == 100
         assert len(alerts) == 1 and alerts[0].kind == StoreAlert.SECURITY
         assert 'not an account token' in alerts[0].description
+        # The QR reader yields the cores to the rest of the stack (reader_niceness 10).
+        reader = next(t for t in threading.enumerate() if t.name == 'qr_reader')
+        assert os.getpriority(os.PRIO_PROCESS, reader.native_id) == \
+            min(os.getpriority(os.PRIO_PROCESS, 0) + 10, 19)
 
 
 def test_a_code_seen_while_the_gate_is_busy_is_still_read():

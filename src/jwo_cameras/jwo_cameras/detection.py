@@ -145,7 +145,8 @@ class OverheadDetector:
 
     def _cells_seen(self, rays: np.ndarray) -> tuple[range, range]:
         """The rows and columns of the floor cells a body point of this camera can fall in
-        (a point lies between its pixel's nearest and farthest body points, give a cell)."""
+        (a point lies between its pixel's nearest and farthest body points, give or take a
+        cell)."""
         lowest, highest = self._body_depths_mm
         band = lowest <= highest
         if not band.any():

@@ -6,15 +6,20 @@ back up.
 The node saves the record before it publishes a cart or an exit (what billing has seen is
 never newer than what the journal holds) and every publish period (where shoppers are).
 One row, replaced in one transaction: a crash leaves the previous record or the new one.
-The record is JSON, not pickle: a journal file must not be able to run code.
+The record is JSON, not pickle: a journal file must not be able to run code. Each shopper's
+recent positions and reaches, most of a record, are packed as little-endian float64 rows in
+base64: the same floats, seven times faster to write than JSON numbers, and smaller.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import sqlite3
 from pathlib import Path
+
+import numpy as np
 
 from jwo_fusion.attribution import EventKind, ItemCandidate, ShelfActivity
 from jwo_fusion.carts import CartRecord, Contribution
@@ -23,10 +28,13 @@ from jwo_fusion.identity import EntryScan, Session
 from jwo_fusion.review import (ReviewDecisionData, ReviewReason, ReviewRequestData,
                                ReviewShare, SessionCandidate)
 
-FORMAT = 4
+FORMAT = 5
 # 1: before review requests were journalled; 2: before shelf outages were; 3: before
-# finished sessions were forgotten (no exit times, the counted shelf events without theirs)
-READABLE_FORMATS = (1, 2, 3, 4)
+# finished sessions were forgotten (no exit times, the counted shelf events without theirs);
+# 4: before track histories were packed (lists of numbers)
+READABLE_FORMATS = (1, 2, 3, 4, 5)
+# A track's history rows: positions (t, x, y), reaches (t, x, y, z).
+_HISTORY_WIDTHS = {'positions': 3, 'reaches': 4}
 
 
 class JournalError(ValueError):
@@ -48,7 +56,9 @@ def encode(record: FusionRecord) -> str:
                    'contributions': c.contributions,
                    'pending_events': sorted(c.pending_events)} for c in record.carts],
         'seen_events': record.seen_events,
-        'tracks': record.tracks,
+        'tracks': [{**_fields(t), **{key: _pack(getattr(t, key), width)
+                                     for key, width in _HISTORY_WIDTHS.items()}}
+                   for t in record.tracks],
         'reviews': record.reviews,
         'decisions': record.decisions,
         'held_sessions': record.held_sessions,
@@ -70,6 +80,20 @@ def _fields(value) -> dict:
             raise TypeError(f'{kind.__name__} cannot be journalled')
         names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
     return {name: getattr(value, name) for name in names}
+
+
+def _pack(rows: tuple[tuple[float, ...], ...], width: int) -> str:
+    return base64.b64encode(np.asarray(rows, '<f8').reshape(-1, width).tobytes()).decode()
+
+
+def _history(value, width: int) -> tuple[tuple[float, ...], ...]:
+    """A track's positions or reaches: packed (format 5) or a list of rows (older)."""
+    if not isinstance(value, str):
+        return tuple(tuple(row) for row in value)
+    rows = np.frombuffer(base64.b64decode(value, validate=True), '<f8')
+    if rows.size % width:
+        raise ValueError(f'a packed track history of {rows.size} numbers, not rows of {width}')
+    return tuple(map(tuple, rows.reshape(-1, width).tolist()))
 
 
 def _activity(document: dict | None) -> ShelfActivity | None:
@@ -122,8 +146,8 @@ def decode(text: str) -> FusionRecord:
                                set(c['pending_events'])) for c in document['carts']),
         seen_events={event_id: float(t) for event_id, t in seen_events.items()},
         tracks=tuple(TrackRecord(**{**t, 'suspects': tuple(t.get('suspects', ())),
-                                    **{key: tuple(tuple(entry) for entry in t.get(key, ()))
-                                       for key in ('positions', 'reaches')}})
+                                    **{key: _history(t.get(key, ()), width)
+                                       for key, width in _HISTORY_WIDTHS.items()}})
                      for t in document['tracks']),
         reviews=tuple(_request(r) for r in document.get('reviews', [])),
         decisions=tuple(_decision(d) for d in document.get('decisions', [])),

@@ -2,6 +2,7 @@
 given to the right cart, put-backs, review decisions before and after the exit, alerts, and
 a restart on the journal."""
 
+import base64
 import json
 from pathlib import Path
 
@@ -461,6 +462,35 @@ def test_a_journal_that_is_not_ours_is_a_clear_error(tmp_path):
     journal = FusionJournal(tmp_path / 'journal.sqlite3')
     journal._db.execute("INSERT INTO record (id, document) VALUES (1, '{\"format\": 99}')")
     with pytest.raises(JournalError, match='journal.sqlite3: cannot read'):
+        journal.load()
+
+
+def test_a_journal_packs_track_histories_and_reads_the_fourth_formats_lists(config):
+    store = Store(config)
+    store.scan('alice')
+    store.run(8.0, walk_in_pick_walk_out(), hands=lambda t, name: A12_HAND)
+    record = store.fusion.record()
+    [track] = record.tracks
+    assert len(track.positions) > 50 and len(track.reaches) > 50
+    document = json.loads(encode(record))
+    [packed] = document['tracks']
+    assert isinstance(packed['positions'], str) and isinstance(packed['reaches'], str)
+    packed.update(positions=[list(row) for row in track.positions],
+                  reaches=[list(row) for row in track.reaches])
+    document['format'] = 4
+    assert decode(json.dumps(document)) == record
+
+
+def test_a_packed_track_history_of_broken_rows_is_a_clear_error(config, tmp_path):
+    store = Store(config)
+    store.scan('alice')
+    store.run(8.0, walk_in_pick_walk_out())
+    document = json.loads(encode(store.fusion.record()))
+    document['tracks'][0]['positions'] = base64.b64encode(np.zeros(4).tobytes()).decode()
+    journal = FusionJournal(tmp_path / 'journal.sqlite3')
+    journal._db.execute('INSERT INTO record (id, document) VALUES (1, ?)',
+                        (json.dumps(document),))
+    with pytest.raises(JournalError, match='4 numbers, not rows of 3'):
         journal.load()
 
 

@@ -41,6 +41,7 @@ import numpy as np
 from rosbags.highlevel import AnyReader
 
 from jwo_billing.receipt import CartLine, build_receipt
+from jwo_cameras import detection, entry_gate
 from jwo_cameras.camera_model import camera_model
 from jwo_cameras.camera_node import image_topic
 from jwo_cameras.detection import OverheadDetector, floor_area, shelf_boxes
@@ -228,7 +229,11 @@ def entry_scans(bag: Path, minutes: float | None, from_camera: bool) -> list[Ent
 def sensor_outputs(bag: Path, minutes: float | None, cache: Path,
                    stuck: StuckCells | None = None) -> SensorOutputs:
     written_ns = max(f.stat().st_mtime_ns for f in bag.glob('*.mcap'))
-    key = hashlib.sha1(f'{bag.resolve()}:{written_ns}:{minutes}'.encode()).hexdigest()[:12]
+    # A changed detector or scanner makes new outputs: their code is part of the key.
+    code = hashlib.sha1(b''.join(Path(module.__file__).read_bytes()
+                                 for module in (detection, entry_gate))).hexdigest()
+    key = hashlib.sha1(f'{bag.resolve()}:{written_ns}:{minutes}:{code}'.encode()
+                       ).hexdigest()[:12]
     cached = cache / f'{bag.name}-{key}.pickle'
     if cached.is_file():
         frames, camera_scans, topic_scans = pickle.loads(cached.read_bytes())

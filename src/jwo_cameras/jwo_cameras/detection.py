@@ -9,7 +9,8 @@ local maximum that stands less than `min_head_prominence_m` above where its body
 taller one is a hand raised to a high shelf, not a head. Each blob cell belongs to the head
 it climbs to (a watershed down from the heads), so an arm stays with the shoulder it hangs
 from even where it reaches across a neighbour; a cell of it at arm height farther than
-`reach_min_m` from its head is an extended arm, and the one nearest a shelf is the hand.
+`reach_min_m` from its head, but within an arm's length (`reach_max_m`), is an extended arm,
+and the one nearest a shelf is the hand.
 
 Position and pose only: no appearance, no face, nothing that identifies a person.
 
@@ -47,6 +48,9 @@ class DetectorSettings:
     min_head_prominence_m: float = 0.12
     min_head_cells: int = 12               # blob cells within 0.25 m of a head
     reach_min_m: float = 0.38              # an arm cell this far from the head: reaching
+    # No hand is farther from its head than this (a tall shopper's arm, from the shoulder):
+    # a blob farther off is someone else, their head out of this camera's view.
+    reach_max_m: float = 1.1
     arm_below_head_m: float = 0.2          # arm cells lie at least this far below the head
     shelf_margin_m: float = 0.03
 
@@ -235,6 +239,7 @@ class OverheadDetector:
             x = self._floor.min_x + (c0 + col + 0.5) * s.cell_m
             y = self._floor.min_y + (r0 + row + 0.5) * s.cell_m
             arm = (region == index) & (to_own_head > s.reach_min_m) & \
+                (to_own_head <= s.reach_max_m) & \
                 (filled[body_rows, body_cols] < top - s.arm_below_head_m)
             reach = self._hand(body_rows[arm] + r0, body_cols[arm] + c0, height_map) \
                 if arm.any() else None

@@ -132,27 +132,30 @@ def test_every_detection_is_someone(scene):
 
 def test_a_reach_is_seen_in_front_of_the_slot_the_hand_goes_into(simulated):
     config, result = simulated
-    reaches = {}            # frame time -> where the hand reaches
+    reaches = {}            # frame time -> (where the hand reaches, where its owner stands)
     for camera_frame in camera_frames(result, config.camera(CAMERA)):
         for pose in body_poses(result, camera_frame.t_s):
             if pose.hand_target_m is not None:
-                reaches[camera_frame.t_s] = pose.hand_target_m
+                reaches[camera_frame.t_s] = (pose.hand_target_m, (pose.x_m, pose.y_m))
     assert reaches, 'the scenario should have picks'
-    # Whichever cameras see the arm; the London shelves run along x, 0.5 m per slot, so the
-    # reach names the right slot when it is within a quarter metre of the hand along x.
-    # Known gap: of this scenario's two picks, the one from shelf_c's top level (the hand at
-    # 1.5 m, just inside the shelf) is seen in no frame.
+    # Whichever cameras see the arm, on the reacher's own detection; the London shelves run
+    # along x, 0.5 m per slot, so the reach names the right slot when it is within a quarter
+    # metre of the hand along x. Known gap: of this scenario's two picks, the one from
+    # shelf_c's top level (the hand at 1.5 m, just inside the shelf) is seen in no frame, and
+    # the cameras that see the other's hand but not the reacher's head cannot tell whose it
+    # is (the frames they alone see are not counted).
     nearest: dict[float, float] = {}
     for camera in (c for c in config.cameras if c.depth):
         detector = detector_of(config, camera)
         for camera_frame in camera_frames(result, camera):
-            hand = reaches.get(camera_frame.t_s)
+            hand, owner = reaches.get(camera_frame.t_s, (None, None))
             for person in detector.detect(camera_frame.depth_mm) if hand is not None else ():
-                if person.reach_point is not None:
+                if person.reach_point is not None and \
+                        np.hypot(person.x_m - owner[0], person.y_m - owner[1]) < 0.3:
                     distance = abs(person.reach_point[0] - hand[0])
                     nearest[camera_frame.t_s] = min(distance,
                                                     nearest.get(camera_frame.t_s, np.inf))
-    assert len(nearest) >= 0.25 * len(reaches)
+    assert len(nearest) >= 0.15 * len(reaches)
     assert max(nearest.values()) < 0.25
 
 
@@ -184,6 +187,31 @@ def test_an_arm_reaching_across_a_neighbour_stays_with_its_owner(simulated):
     assert abs(by_x[0].reach_point[0] - hand[0]) < 0.25
     assert abs(by_x[0].reach_point[1] - 5.0) < 0.15
     assert by_x[1].reach_point is None
+
+
+def test_someone_whose_head_is_out_of_view_lends_nobody_a_hand(simulated):
+    """cam_03 sees A under it and, at the edge of its image, B's body but not B's head,
+    3.7 m from A's: that blob is no arm of A's (no arm is that long)."""
+    from jwo_sim.bodies import BodyPose, body_ellipsoids
+    from jwo_sim.render import CameraRenderer, static_scene
+    from jwo_sim.render import camera_model as render_model
+    from jwo_sim.scenario import Body
+    config, result = simulated
+    camera = config.camera('cam_03')
+    under = BodyPose('acct_a', 0, camera.mount.x, camera.mount.y, 0.0, Body(height_m=1.75),
+                     None)
+    at_the_edge = BodyPose('acct_b', 0, 8.5, 4.6, np.pi / 2, Body(height_m=1.75), None)
+    renderer = CameraRenderer(render_model(config, camera), static_scene(config, result.scenario))
+    depth_m, _ = renderer.render(body_ellipsoids([under, at_the_edge]))
+    depth_mm = np.where(np.isfinite(depth_m), np.round(depth_m * 1000), 0).astype(np.uint16)
+    to_map = optical_to_map(camera)
+    points = to_map[:3, 3] + pixel_rays(camera_model(config, camera), to_map) * \
+        (depth_mm.astype(np.float32) * np.float32(0.001))[..., None]
+    seen = points[lifted_body_pixels(config, camera, depth_mm)]
+    assert np.any(np.hypot(seen[:, 0] - 8.5, seen[:, 1] - 4.6) < 0.4), 'B is in view'
+    [person] = detector_of(config, camera).detect(depth_mm)
+    assert np.hypot(person.x_m - under.x_m, person.y_m - under.y_m) < 0.1
+    assert person.reach_point is None
 
 
 def test_the_node_publishes_what_a_camera_sees_in_map(scene):

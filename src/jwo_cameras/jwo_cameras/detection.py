@@ -241,8 +241,8 @@ class OverheadDetector:
             arm = (region == index) & (to_own_head > s.reach_min_m) & \
                 (to_own_head <= s.reach_max_m) & \
                 (filled[body_rows, body_cols] < top - s.arm_below_head_m)
-            reach = self._hand(body_rows[arm] + r0, body_cols[arm] + c0, height_map) \
-                if arm.any() else None
+            reach = self._hand(body_rows[arm] + r0, body_cols[arm] + c0,
+                               filled[body_rows[arm], body_cols[arm]]) if arm.any() else None
             people.append(PersonDetection(
                 float(x), float(y), float(top), position_stddev_m=s.cell_m + 0.03,
                 confidence=float(min(1.0, support / (3.0 * s.min_head_cells))), reach_point=reach))
@@ -313,8 +313,10 @@ class OverheadDetector:
                 kept.append(int(i))
         return heads[kept], head_z[kept]
 
-    def _hand(self, rows: np.ndarray, cols: np.ndarray, height_map: np.ndarray):
-        """Of an arm's cells, the one nearest a shelf front: where the hand is."""
+    def _hand(self, rows: np.ndarray, cols: np.ndarray, heights: np.ndarray):
+        """Of an arm's cells (floor rows and columns, and heights with the body's pinholes
+        closed: a hole's own reading is the floor), the one nearest a shelf front: where
+        the hand is."""
         cells = self._settings.cell_m
         if self._shelf_distance is None:
             tip = 0
@@ -323,7 +325,7 @@ class OverheadDetector:
                                                      cols - self._seen_cols.start]))
         return (float(self._floor.min_x + (cols[tip] + 0.5) * cells),
                 float(self._floor.min_y + (rows[tip] + 0.5) * cells),
-                float(height_map[rows[tip], cols[tip]]))
+                float(heights[tip]))
 
     @staticmethod
     def _front_segment(box: ShelfBox) -> tuple[np.ndarray, np.ndarray]:

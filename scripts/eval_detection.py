@@ -16,6 +16,12 @@ the people whose head the frame shows ("... and seen"): the depth image at their
 pixel (their own height) is their head, not someone or something nearer the camera, nor the
 floor past it. The others ("hidden") are out of that camera's sight though in its view; the
 overlapping cameras are there for them.
+
+Then the reaches (an arm out, the hand where it is): on the true detections, how many reported
+reaches are at the slot that person's hand is out to (precision), and how many frames with a
+hand out report it (recall); and per true pick or put, whether some camera saw the taker's
+hand at its slot while the weight changed, and whether it saw someone else's there (what can
+make fusion give the item to the wrong shopper).
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from jwo_cameras.detection import OverheadDetector, floor_area, shelf_boxes
 from jwo_cameras.image_codec import decode
 from jwo_common.frames import optical_to_map
 from jwo_common.store_config import load_store_config
+from jwo_fusion.attribution import slot_front_points
+from jwo_sim.bodies import REACH_MOVE_S
 from jwo_sim.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +52,10 @@ OVERLAP_M = 0.3
 CROWDED_IN_VIEW = 5
 HEAD_DEPTH_TOLERANCE_M = 0.15
 UNMATCHABLE = 1e6
+# A reach names a slot when the hand is this near its front on the floor (slots are 0.5 m
+# wide); fusion counts it when the weight changes, give or take what attribution allows.
+REACH_AT_SLOT_M = 0.3
+REACH_BEFORE_S, REACH_AFTER_S = 0.3, 0.2
 
 
 def true_positions(truth: dict, t_s: float) -> dict[str, tuple[float, float]]:
@@ -97,6 +109,12 @@ def evaluate_bag(bag: Path, match_m: float) -> dict:
     #              the ones whose head the frame shows)
     counts = defaultdict(lambda: np.zeros(8, int))
     errors = defaultdict(list)
+    fronts = slot_front_points(config)
+    # Reaches: (reported on a true detection, ... at the slot its person reaches into, true
+    # detections of someone whose hand is at least half way out, ... reporting it)
+    reach_counts = np.zeros(4, int)
+    # Per true pick or put: the taker's reach seen at the slot, someone else's seen there.
+    taker_seen, other_seen = set(), set()
     with AnyReader([bag]) as reader:
         connections = [c for c in reader.connections if c.topic.endswith('/depth/image_raw')]
         for connection, _, raw in reader.messages(connections=connections):
@@ -122,18 +140,48 @@ def evaluate_bag(bag: Path, match_m: float) -> dict:
                 # assignment makes as many matches as it can instead of pulling a detection
                 # off the person it stands on to pair a stray one with them.
                 gated = np.where(cost <= match_m, cost, UNMATCHABLE)
+                owners = {}         # detection -> the true person it is
                 for i, j in zip(*linear_sum_assignment(gated)):
                     if cost[i, j] <= match_m:
+                        owners[i] = list(named)[j]
                         # Someone whose head is just out of the image may still be seen.
                         true_detections += 1
                         found += visible[j]
                         found_apart += visible[j] and apart[j]
                         found_seen += seen[j] and apart[j]
                         errors[crowded].append(cost[i, j])
+                score_reaches(people, owners, t_s, truth['events'], fronts, reach_counts,
+                              taker_seen, other_seen)
             counts[crowded] += (true_detections, len(people), found, sum(visible), found_apart,
                                 sum(v and a for v, a in zip(visible, apart)), found_seen,
                                 sum(v and a for v, a in zip(seen, apart)))
-    return {'counts': counts, 'errors': errors}
+    return {'counts': counts, 'errors': errors, 'reaches': reach_counts,
+            'events': len(truth['events']), 'taker_seen': len(taker_seen),
+            'other_seen': len(other_seen)}
+
+
+def score_reaches(people, owners: dict[int, str], t_s: float, events: list[dict],
+                  fronts: dict[str, np.ndarray], reach_counts: np.ndarray,
+                  taker_seen: set[int], other_seen: set[int]) -> None:
+    """One frame's reaches against the true picks and puts: whose hand is out (at least
+    half way, on the way to or from the slot) and into which slot."""
+    def at_slot(person, slot_id: str) -> bool:
+        return person.reach_point is not None and float(np.hypot(
+            *(np.array(person.reach_point[:2]) - fronts[slot_id][:2]))) <= REACH_AT_SLOT_M
+
+    reaching_into = {f'{e["account_token"]}/0': e['slot_id'] for e in events
+                     if e['t_start_s'] - REACH_MOVE_S / 2 <= t_s
+                     <= e['t_settled_s'] + REACH_MOVE_S / 2}
+    for index, name in owners.items():
+        person, slot_id = people[index], reaching_into.get(name)
+        right = slot_id is not None and at_slot(person, slot_id)
+        reach_counts += (person.reach_point is not None, right, slot_id is not None, right)
+    for number, event in enumerate(events):
+        if event['t_start_s'] - REACH_BEFORE_S <= t_s <= event['t_settled_s'] + REACH_AFTER_S:
+            for index, person in enumerate(people):
+                if at_slot(person, event['slot_id']):
+                    taker = owners.get(index) == f'{event["account_token"]}/0'
+                    (taker_seen if taker else other_seen).add(number)
 
 
 def main() -> int:
@@ -146,8 +194,9 @@ def main() -> int:
     print(f'{"bag":<16} {"scene":<8} {"precision":>9} {"recall":>7} {"median err":>10} '
           f'{"truths":>7} {"recall apart":>12} {"overlapping":>11} {"... and seen":>12} '
           f'{"hidden":>6}')
+    results = {}
     for bag in args.bags:
-        result = evaluate_bag(bag, args.match_m)
+        result = results[bag] = evaluate_bag(bag, args.match_m)
         for crowded in (False, True):
             (true_detections, detections, found, truths, found_apart, truths_apart,
              found_seen, truths_seen) = result['counts'][crowded]
@@ -163,6 +212,16 @@ def main() -> int:
     print(f'(crowded: >= {CROWDED_IN_VIEW} people in the camera\'s view; overlapping: in view '
           f'within {OVERLAP_M} m of someone else; hidden: apart, head not in the frame; '
           'targets: precision and recall >= 0.97, median error < 8 cm)')
+    print(f'\n{"bag":<16} {"reach precision":>15} {"reach recall":>12} {"events":>6} '
+          f'{"taker seen":>10} {"someone else":>12}')
+    for bag, result in results.items():
+        reported, right, reaching, seen = result['reaches']
+        print(f'{bag.name:<16} {right / max(reported, 1):15.3f} {seen / max(reaching, 1):12.3f} '
+              f'{result["events"]:6d} {result["taker_seen"]:10d} {result["other_seen"]:12d}')
+    print(f'(per true detection: a reach is right at the slot its person\'s hand is out to, '
+          f'within {REACH_AT_SLOT_M} m of its front; recall over the frames with the hand at '
+          'least half way out. Per pick or put: a reach at its slot while the weight changed, '
+          f'-{REACH_BEFORE_S}/+{REACH_AFTER_S} s, on the taker, or on someone else)')
     return 0
 
 

@@ -95,6 +95,10 @@ class Collector:
         self.receipt_status[msg.receipt_id] = msg.status
 
     def _on_cart(self, msg) -> None:
+        if msg.pending_review:
+            # Sent to review: its receipt waits for a person (a request's other, unlikely
+            # candidates are not held, so not counted).
+            self.reviewed_sessions.add(msg.session_id)
         latest = self.carts.get(msg.session_id)
         if latest is None or msg.revision > latest.revision:
             self.carts[msg.session_id] = msg
@@ -119,7 +123,6 @@ class Collector:
 
     def _on_review(self, msg) -> None:
         self.requests.setdefault(msg.request_id, msg)
-        self.reviewed_sessions.update(c.session_id for c in msg.candidates if c.session_id)
 
     def charged_receipts(self):
         from jwo_interfaces.msg import Receipt

@@ -8,7 +8,7 @@ never newer than what the journal holds) and every publish period (where shopper
 One row, replaced in one transaction: a crash leaves the previous record or the new one.
 The record is JSON, not pickle: a journal file must not be able to run code. Each shopper's
 recent positions and reaches, most of a record, are packed as little-endian float64 rows in
-base64: the same floats, seven times faster to write than JSON numbers, and smaller.
+base64: the same floats, several times faster to write than JSON numbers, and smaller.
 """
 
 from __future__ import annotations

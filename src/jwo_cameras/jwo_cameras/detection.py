@@ -230,19 +230,22 @@ class OverheadDetector:
         # blob of no one's (a hand the view shows apart from its arm) goes to the nearest.
         nearest = np.argmin(distance_m, axis=1)
         region = np.where(region >= 0, np.cumsum(is_head)[np.maximum(region, 0)] - 1, nearest)
-        to_own_head = distance_m[np.arange(len(region)), region]
+        cells = np.arange(len(region))
+        to_own_head = distance_m[cells, region]
+        near = distance_m[cells, nearest] < 0.25
+        supports = np.bincount(nearest[near], minlength=len(heads))
+        heights = filled[body_rows, body_cols]
+        in_reach = (to_own_head > s.reach_min_m) & (to_own_head <= s.reach_max_m)
         people = []
         for index, ((row, col), top) in enumerate(zip(heads, head_z)):
-            support = int(np.count_nonzero((nearest == index) & (distance_m[:, index] < 0.25)))
+            support = int(supports[index])
             if support < s.min_head_cells:
                 continue
             x = self._floor.min_x + (c0 + col + 0.5) * s.cell_m
             y = self._floor.min_y + (r0 + row + 0.5) * s.cell_m
-            arm = (region == index) & (to_own_head > s.reach_min_m) & \
-                (to_own_head <= s.reach_max_m) & \
-                (filled[body_rows, body_cols] < top - s.arm_below_head_m)
-            reach = self._hand(body_rows[arm] + r0, body_cols[arm] + c0,
-                               filled[body_rows[arm], body_cols[arm]]) if arm.any() else None
+            arm = in_reach & (region == index) & (heights < top - s.arm_below_head_m)
+            reach = self._hand(body_rows[arm] + r0, body_cols[arm] + c0, heights[arm]) \
+                if arm.any() else None
             people.append(PersonDetection(
                 float(x), float(y), float(top), position_stddev_m=s.cell_m + 0.03,
                 confidence=float(min(1.0, support / (3.0 * s.min_head_cells))), reach_point=reach))

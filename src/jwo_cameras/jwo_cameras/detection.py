@@ -115,16 +115,17 @@ class OverheadDetector:
         self._settings = settings
         self._origin = optical_to_map[:3, 3].copy()
         rays = pixel_rays(model, optical_to_map)
-        self._rays_x, self._rays_y, self._rays_z = (np.ascontiguousarray(rays[..., i])
+        self._rays_x, self._rays_y, self._rays_z = (np.ascontiguousarray(rays[..., i]).ravel()
                                                     for i in range(3))
         # Which depths of a pixel are a body point is decided per pixel once: along its ray
         # the heights a body can have are one stretch of depths, and so is each shelf's box.
-        # A frame is then compared with those bounds in millimetres.
+        # A frame is then compared with what is left of the body's stretch outside the
+        # shelves' (one or a few stretches per pixel), in millimetres.
         self._body_depths_mm = _body_depths_mm(self._origin, rays, settings)
-        self._shelf_depths_mm = [depths for depths in
-                                 (_shelf_depths_mm(box, self._origin, rays,
+        self._body_stretches_mm = _outside(self._body_depths_mm, [
+            depths for depths in (_shelf_depths_mm(box, self._origin, rays,
                                                    settings.shelf_margin_m)
-                                  for box in shelves) if depths is not None]
+                                  for box in shelves) if depths is not None])
         self._floor = floor
         cells = settings.cell_m
         self._grid_shape = (int(np.ceil((floor.max_y - floor.min_y) / cells)),
@@ -136,12 +137,19 @@ class OverheadDetector:
         self._seen_rows, self._seen_cols = self._cells_seen(rays)
         self._shelf_distance = _shelf_front_distances(shelves, floor, self._seen_rows,
                                                       self._seen_cols, cells)
+        # The height map covers those cells and a peak window around them (the margin a
+        # window around the bodies takes), not the whole floor.
+        pad = self._peak_window
+        self._map_rows = range(max(self._seen_rows.start - pad, 0),
+                               min(self._seen_rows.stop + pad, self._grid_shape[0]))
+        self._map_cols = range(max(self._seen_cols.start - pad, 0),
+                               min(self._seen_cols.stop + pad, self._grid_shape[1]))
 
     def detect(self, depth_mm: np.ndarray) -> list[PersonDetection]:
-        body = self.body_pixels(depth_mm)
-        if not body.any():
+        body = np.flatnonzero(self.body_pixels(depth_mm))
+        if not len(body):
             return []
-        d = depth_mm[body].astype(np.float32) * np.float32(0.001)
+        d = depth_mm.ravel()[body].astype(np.float32) * np.float32(0.001)
         height_map = self._height_map(self._origin[0] + self._rays_x[body] * d,
                                       self._origin[1] + self._rays_y[body] * d,
                                       self._origin[2] + self._rays_z[body] * d)
@@ -168,34 +176,35 @@ class OverheadDetector:
 
     def body_pixels(self, depth_mm: np.ndarray) -> np.ndarray:
         """Which pixels show a point at a body's height outside every shelf (H, W bool)."""
-        lowest, highest = self._body_depths_mm
+        (lowest, highest), *more = self._body_stretches_mm
         body = (depth_mm >= lowest) & (depth_mm <= highest)
-        for nearest, farthest in self._shelf_depths_mm:
-            body &= (depth_mm < nearest) | (depth_mm > farthest)
+        for lowest, highest in more:
+            body |= (depth_mm >= lowest) & (depth_mm <= highest)
         return body
 
     def _height_map(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The highest body point per cell of the floor this camera sees (`_map_rows` x
+        `_map_cols`)."""
         cells = self._settings.cell_m
-        rows = ((y - self._floor.min_y) / cells).astype(np.int64)
-        cols = ((x - self._floor.min_x) / cells).astype(np.int64)
-        on_floor = (rows >= 0) & (rows < self._grid_shape[0]) & (cols >= 0) & \
-            (cols < self._grid_shape[1])
-        height_map = np.zeros(self._grid_shape, np.float32)
-        np.maximum.at(height_map, (rows[on_floor], cols[on_floor]), z[on_floor])
+        rows = ((y - self._floor.min_y) / cells).astype(np.int64) - self._map_rows.start
+        cols = ((x - self._floor.min_x) / cells).astype(np.int64) - self._map_cols.start
+        shape = (len(self._map_rows), len(self._map_cols))
+        on_map = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+        height_map = np.zeros(shape, np.float32)
+        np.maximum.at(height_map, (rows[on_map], cols[on_map]), z[on_map])
         return height_map
 
     def _people(self, height_map: np.ndarray) -> list[PersonDetection]:
         s = self._settings
-        occupied = height_map > 0
-        if not occupied.any():
-            return []
         # Work on the occupied part of the floor only.
-        rows_used, cols_used = np.nonzero(np.any(occupied, axis=1))[0], \
-            np.nonzero(np.any(occupied, axis=0))[0]
+        left, top, width, height = cv2.boundingRect((height_map > 0).view(np.uint8))
+        if width == 0:
+            return []
         pad = self._peak_window
-        r0, r1 = max(rows_used[0] - pad, 0), rows_used[-1] + pad + 1
-        c0, c1 = max(cols_used[0] - pad, 0), cols_used[-1] + pad + 1
+        r0, r1 = max(top - pad, 0), top + height + pad
+        c0, c1 = max(left - pad, 0), left + width + pad
         window = height_map[r0:r1, c0:c1]
+        floor_row, floor_col = r0 + self._map_rows.start, c0 + self._map_cols.start
         # Close the pinholes of missing depth inside a body before looking for heads.
         # (OpenCV's dilate and erode with ndimage's 'reflect' border: the same results as
         # ndimage.grey_closing and maximum_filter, several times faster.)
@@ -235,17 +244,20 @@ class OverheadDetector:
         near = distance_m[cells, nearest] < 0.25
         supports = np.bincount(nearest[near], minlength=len(heads))
         heights = filled[body_rows, body_cols]
-        in_reach = (to_own_head > s.reach_min_m) & (to_own_head <= s.reach_max_m)
+        # Arm cells: within an arm's reach of their own head and below it.
+        arm_cells = np.flatnonzero((to_own_head > s.reach_min_m) & (to_own_head <= s.reach_max_m)
+                                   & (heights < head_z[region] - s.arm_below_head_m))
+        arm_owners = region[arm_cells]
         people = []
         for index, ((row, col), top) in enumerate(zip(heads, head_z)):
             support = int(supports[index])
             if support < s.min_head_cells:
                 continue
-            x = self._floor.min_x + (c0 + col + 0.5) * s.cell_m
-            y = self._floor.min_y + (r0 + row + 0.5) * s.cell_m
-            arm = in_reach & (region == index) & (heights < top - s.arm_below_head_m)
-            reach = self._hand(body_rows[arm] + r0, body_cols[arm] + c0, heights[arm]) \
-                if arm.any() else None
+            x = self._floor.min_x + (floor_col + col + 0.5) * s.cell_m
+            y = self._floor.min_y + (floor_row + row + 0.5) * s.cell_m
+            arm = arm_cells[arm_owners == index]
+            reach = self._hand(body_rows[arm] + floor_row, body_cols[arm] + floor_col,
+                               heights[arm]) if len(arm) else None
             people.append(PersonDetection(
                 float(x), float(y), float(top), position_stddev_m=s.cell_m + 0.03,
                 confidence=float(min(1.0, support / (3.0 * s.min_head_cells))), reach_point=reach))
@@ -260,8 +272,8 @@ class OverheadDetector:
         meets highest."""
         count = len(heads)
         body = filled > 0
-        rows = np.clip(np.round(heads[:, 0]).astype(np.int64), 0, filled.shape[0] - 1)
-        cols = np.clip(np.round(heads[:, 1]).astype(np.int64), 0, filled.shape[1] - 1)
+        # A head is the mean of its peak's cells: rounded, it is a cell of the map.
+        rows, cols = np.round(heads).astype(np.int64).T
         # A blob with a single head is all that head's (-1: a blob with none).
         blobs, blob_count = _label(body)
         head_blobs = blobs[rows, cols]
@@ -310,6 +322,8 @@ class OverheadDetector:
         order = np.argsort(-head_z)
         limit_cells = self._settings.head_separation_m / self._settings.cell_m
         apart = np.linalg.norm(heads[:, None, :] - heads[None, :, :], axis=2) >= limit_cells
+        if np.count_nonzero(apart) == len(heads) * (len(heads) - 1):    # the usual case
+            return heads[order], head_z[order]
         kept: list[int] = []
         for i in order:
             if apart[i, kept].all():
@@ -398,6 +412,28 @@ def _body_depths_mm(origin: np.ndarray, rays: np.ndarray,
         return (z > low) & (z < high)
 
     return _depth_stretch_mm(after, before, between)
+
+
+def _outside(stretch: tuple[np.ndarray, np.ndarray],
+             holes: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per pixel the depths (mm) in `stretch` and in none of `holes` (each (lowest,
+    highest) uint16 arrays, empty where lowest > highest), as a list of stretches: a pixel's
+    first, its second, ... each (65535, 0) where the pixel has no more. At least one."""
+    pieces = [tuple(bound.astype(np.int64) for bound in stretch)]
+    for nearest, farthest in holes:
+        nearest, farthest = nearest.astype(np.int64), farthest.astype(np.int64)
+        hole = nearest <= farthest
+        pieces = [piece for low, high in pieces for piece in (
+            (low, np.where(hole, np.minimum(high, nearest - 1), high)),
+            (np.where(hole, np.maximum(low, farthest + 1), 65535), np.where(hole, high, 0)))]
+    lows, highs = np.stack([low for low, _ in pieces]), np.stack([high for _, high in pieces])
+    empty = lows > highs
+    lows[empty], highs[empty] = 65535, 0
+    # Each pixel's stretches first, its empty ones after; then only as many as some pixel has.
+    order = np.argsort(empty, axis=0, kind='stable')
+    lows, highs = np.take_along_axis(lows, order, 0), np.take_along_axis(highs, order, 0)
+    count = max(int((~empty).sum(axis=0).max()), 1)
+    return [(lows[i].astype(np.uint16), highs[i].astype(np.uint16)) for i in range(count)]
 
 
 def _shelf_depths_mm(box: ShelfBox, origin: np.ndarray, rays: np.ndarray,

@@ -1,5 +1,6 @@
 """Several nodes run in one process through jwo_common.container."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -19,9 +20,10 @@ NODE_SPECS = ['jwo_cameras.extrinsics_node:CameraExtrinsicsNode',
               'jwo_fusion.store_markers_node:StoreMarkersNode']
 
 
-def container(*specs: str, store: Path = STORE):
+def container(*specs: str, store: Path = STORE, options: tuple[str, ...] = ()):
     args = [arg for spec in specs for arg in ('--node', spec)]
-    return node_process('jwo_common.container', *args, ros_args=['-p', f'store_config:={store}'])
+    return node_process('jwo_common.container', *args, *options,
+                        ros_args=['-p', f'store_config:={store}'])
 
 
 def test_nodes_share_one_process(ros):
@@ -42,6 +44,28 @@ def test_nodes_share_one_process(ros):
     finally:
         code, _, err = interrupt_and_wait(process)
     assert code == 0, err
+
+
+def test_a_process_asked_for_batch_scheduling_runs_every_thread_under_it(ros):
+    from jwo_common.stack import container_arguments, store_processes
+
+    prober, executor = ros
+    markers = []
+    prober.create_subscription(MarkerArray, '/store/layout_markers', markers.append, LATCHED)
+    process = container(*NODE_SPECS, options=('--batch-scheduling',))
+    try:
+        spin_until(executor, lambda: markers, 30, 'layout markers')
+        threads = [int(task.name) for task in Path(f'/proc/{process.pid}/task').iterdir()]
+        policies = {os.sched_getscheduler(thread) for thread in threads}
+    finally:
+        code, _, err = interrupt_and_wait(process)
+    assert code == 0, err
+    assert len(threads) > 1     # DDS's threads too, started after the policy was set
+    assert policies == {os.SCHED_BATCH}
+    # The stack asks for it for fusion, which works through a queue, not for a sensor's node.
+    flagged = {p.name for p in store_processes(load_store_config(STORE), 'bag')
+               if '--batch-scheduling' in container_arguments(p)}
+    assert flagged == {'fusion'}
 
 
 def test_a_bad_node_spec_is_named():

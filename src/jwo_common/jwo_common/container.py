@@ -5,13 +5,16 @@ while localhost discovery allows only about 32 DDS participants per host.
         --node jwo_shelves.shelf_frames_node:ShelfFramesNode --ros-args --params-file ...
 
 Every node gets the process's ROS arguments (`--params-file`, `-p`). A node that cannot
-start stops the process with exit code 1 and one line naming it and why.
+start stops the process with exit code 1 and one line naming it and why. With
+`--batch-scheduling` the process runs under Linux's SCHED_BATCH (see
+`jwo_common.stack.StackProcess`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable
 
@@ -38,7 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--node', action='append', required=True, metavar='MODULE:CLASS',
                         help='a node class to run (repeat for several)')
+    parser.add_argument('--batch-scheduling', action='store_true',
+                        help="Linux's SCHED_BATCH: messages arriving do not preempt other "
+                        'processes')
     args = parser.parse_args(remove_ros_args(argv)[1:])
+    if args.batch_scheduling:
+        if hasattr(os, 'SCHED_BATCH'):
+            # The threads so far (numpy's pool); DDS's and the executor's inherit it.
+            for thread in os.listdir('/proc/self/task'):
+                os.sched_setscheduler(int(thread), os.SCHED_BATCH, os.sched_param(0))
+        else:
+            print('warning: no SCHED_BATCH on this system: normal scheduling', file=sys.stderr)
     try:
         factories = [node_factory(spec) for spec in args.node]
     except ValueError as error:

@@ -32,6 +32,10 @@ class StackProcess:
     # Parameters of this process only, e.g. which device a driver reads.
     parameters: dict[str, str] = field(default_factory=dict)
     renamed_to: str = ''   # a driver runs once per device, so its node takes the device's name
+    # Linux's SCHED_BATCH: the same share of the cores, but waking up (a message in) does not
+    # preempt whoever runs. For a process that works through a reliable queue, so that it
+    # does not take the core from a sensor's process in the middle of a frame.
+    batch_scheduling: bool = False
 
 
 FRAMES_PROCESS = StackProcess('frames', (
@@ -53,10 +57,11 @@ PROCESSES_AFTER_DETECTION = (
     StackProcess('shelves', (
         StackNode('jwo_shelves', 'jwo_shelves.shelf_events_node:ShelfEventsNode', 'shelf_events'),
     )),
+    # Woken by each of the cameras' detections (reliable: they wait for it in a queue).
     StackProcess('fusion', (
         StackNode('jwo_fusion', 'jwo_fusion.fusion_node:FusionNode', 'fusion'),
         StackNode('jwo_fusion', 'jwo_fusion.store_markers_node:StoreMarkersNode', 'store_markers'),
-    )),
+    ), batch_scheduling=True),
     # Alone in its process: a crash elsewhere must not take the money path down with it.
     StackProcess('billing', (
         StackNode('jwo_billing', 'jwo_billing.billing_node:BillingNode', 'billing'),
@@ -108,7 +113,8 @@ def node_names(process: StackProcess) -> tuple[str, ...]:
 
 
 def container_arguments(process: StackProcess) -> list[str]:
-    return [arg for node in process.nodes for arg in ('--node', node.node_class)]
+    return [arg for node in process.nodes for arg in ('--node', node.node_class)] + \
+        (['--batch-scheduling'] if process.batch_scheduling else [])
 
 
 def process_ros_arguments(process: StackProcess) -> list[str]:

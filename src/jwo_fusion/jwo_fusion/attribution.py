@@ -137,7 +137,10 @@ def _slowest_speed(history, start_s: float, end_s: float, stretch_s: float) -> f
     stretch has positions over half of it."""
     slowest = None
     recent = [entry for entry in history if start_s <= entry[0] <= end_s]
-    for from_s in np.arange(start_s, end_s - stretch_s + 1e-9, 0.1):
+    # Offsets, not absolute stamps: at epoch seconds a float cannot hold a nanosecond, and a
+    # window exactly one stretch long gave no stretch at all.
+    for offset_s in np.arange(0.0, max(0.0, end_s - start_s - stretch_s) + 1e-6, 0.1):
+        from_s = start_s + offset_s
         inside = [entry for entry in recent if from_s <= entry[0] <= from_s + stretch_s]
         if len(inside) < 2 or inside[-1][0] - inside[0][0] < 0.5 * stretch_s:
             continue

@@ -18,6 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+# The gap given to a track and a scan too far apart to pair: more than any window.
+_FAR_S = 1e6
+
 
 @dataclass(frozen=True)
 class EntryScan:
@@ -67,15 +73,16 @@ class IdentityBinder:
     """Pairs entry scans with the tracks born at their gate.
 
     A track born within [-scan_before_s, scan_after_s] of a scan (the window grows by
-    `party_lag_s` per extra party member) pairs with the scan nearest in time, once no nearer
-    partner can still turn up: neither a track born nearer the scan nor a scan nearer the
-    track's birth, allowing `report_delay_s` for either to reach us. (Pairing at once gave a
-    companion who walked in after their party's scan the next shopper's scan, and every
-    shopper after them the scan of the one behind.) A track that no scan is near waits
-    `scan_before_s` plus `scan_latency_s` (how late the gate may report a scan) for its scan
-    to arrive, then takes the nearest scan still open within `late_scan_s` before it (a
-    shopper who lingered at the gate), with lower confidence; failing that, it entered
-    without scanning.
+    `party_lag_s` per extra party member) pairs with a scan as the pairing of all waiting
+    tracks with all open places that leaves the least time between births and scans in all
+    says, once no nearer partner can still turn up: neither a track born nearer the scan nor
+    a scan nearer the track's birth, allowing `report_delay_s` for either to reach us.
+    (Pairing at once gave a companion who walked in after their party's scan the next
+    shopper's scan, and every shopper after them the scan of the one behind.) A track that
+    no scan is near waits `scan_before_s` plus `scan_latency_s` (how late the gate may
+    report a scan) for its scan to arrive, then takes the nearest scan still open within
+    `late_scan_s` before it (a shopper who lingered at the gate), with lower confidence;
+    failing that, it entered without scanning.
     """
 
     def __init__(self, scan_before_s: float = 2.0, scan_after_s: float = 3.0,
@@ -228,11 +235,8 @@ class IdentityBinder:
     def _pair(self, now_s: float) -> list[Binding]:
         bindings = []
         while True:
-            near = sorted(((abs(w.born_s - entry[0].stamp_s), w, entry)
-                           for w in self._waiting for entry in self._open_scans
-                           if self._near(entry[0], w)), key=lambda option: option[0])
-            if near:
-                chosen = self._settled_option(near, now_s)
+            if any(self._near(entry[0], w) for w in self._waiting for entry in self._open_scans):
+                chosen = self._settled_pair(now_s)
                 if chosen is None:
                     return bindings
                 waiting, entry, late = *chosen, False
@@ -246,21 +250,23 @@ class IdentityBinder:
                 late = True
             bindings.append(self._bind(waiting, entry, late))
 
-    def _settled_option(self, near: list, now_s: float):
-        """The nearest (track, scan) pair that no nearer partner of either can still join,
-        skipping pairs whose track or scan a nearer, still open pair holds."""
-        held_tracks: set[str] = set()
-        places_held: dict[str, int] = {}
-        for gap_s, waiting, entry in near:
-            scan, places = entry
-            if waiting.track_id in held_tracks or \
-                    places_held.get(scan.session_id, 0) >= places:
-                continue
-            if now_s >= max(scan.stamp_s, waiting.born_s) + gap_s + self._report_delay_s:
-                return waiting, entry
-            held_tracks.add(waiting.track_id)
-            places_held[scan.session_id] = places_held.get(scan.session_id, 0) + 1
-        return None
+    def _settled_pair(self, now_s: float):
+        """Of the pairing of waiting tracks with open places that leaves the least time
+        between births and scans in all, the nearest pair that no nearer partner of either
+        can still join. (Nearest first gave a party's last member the next shopper's scan,
+        seen moments apart, and that shopper the party's place.)"""
+        places = [entry for entry in self._open_scans for _ in range(entry[1])]
+        gaps = np.array([[abs(w.born_s - entry[0].stamp_s) if self._near(entry[0], w)
+                          else _FAR_S for entry in places] for w in self._waiting])
+        rows, columns = linear_sum_assignment(gaps)
+        settled = [(gaps[row, column], self._waiting[row], places[column])
+                   for row, column in zip(rows, columns) if gaps[row, column] < _FAR_S and
+                   now_s >= max(places[column][0].stamp_s, self._waiting[row].born_s)
+                   + gaps[row, column] + self._report_delay_s]
+        if not settled:
+            return None
+        _, waiting, entry = min(settled, key=lambda option: option[0])
+        return waiting, entry
 
     def _bind(self, waiting: _WaitingTrack, entry: list, late: bool) -> Binding:
         scan, places = entry

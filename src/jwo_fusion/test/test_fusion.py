@@ -4,18 +4,20 @@ a restart on the journal."""
 
 import base64
 import json
+from collections import deque
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from jwo_common.store_config import load_store_config
-from jwo_fusion.attribution import EventKind, ItemCandidate, ShelfActivity
+from jwo_fusion.attribution import (EventKind, ItemCandidate, ShelfActivity, attribute,
+                                    slot_front_points)
 from jwo_fusion.fusion import AlertKind, FusionSettings, StoreFusion
 from jwo_fusion.identity import EntryScan
 from jwo_fusion.journal import FusionJournal, JournalError, decode, encode
 from jwo_fusion.review import ReviewDecisionData, ReviewReason, ReviewRequestData, ReviewShare
-from jwo_fusion.tracker import Detection
+from jwo_fusion.tracker import Detection, Track, TrackState
 
 STORE = Path(__file__).resolve().parents[3] / 'config' / 'london' / 'store.yaml'
 FRAME_S = 1 / 15
@@ -158,6 +160,25 @@ def test_a_companion_who_came_in_after_a_scan_does_not_take_the_next_shoppers_sc
     store.scan('bob')
     store.run(9.0, people)
     assert [a.kind for a in store.all('alerts')] == [AlertKind.SECURITY]
+    store.shelf('e1', 'a_11')
+    assert store.cart('bob') == {'GB-MILK-1L': 1}
+    assert store.cart('ann') == {}
+
+
+def test_a_partys_last_member_does_not_take_the_scan_of_who_came_in_right_behind(config):
+    # Ann scans for three; her party comes through 0.8 s apart, the last just before bob
+    # scans. Bob is seen 0.33 s after his scan, the last of ann's party 0.13 s before it:
+    # pairing the nearest first would swap them.
+    store = Store(config)
+    store.scan('ann', party_size=3)
+    def member(born_s, x):
+        return (born_s, 99.0, path((born_s, *ENTRY_XY), (born_s + 0.2, *ENTRY_XY),
+                                   (born_s + 1.2, 1.5, 1.5), (born_s + 3.0, x, 2.5)))
+    people = {'ann': member(0.27, 4.0), 'kid': member(1.07, 5.0), 'gran': member(1.87, 6.0),
+              'bob': (2.33, 99.0, path((2.33, *ENTRY_XY), (2.8, *ENTRY_XY), (7, *AT_A11)))}
+    store.run(2.0, people)
+    store.scan('bob')
+    store.run(10.0, people)
     store.shelf('e1', 'a_11')
     assert store.cart('bob') == {'GB-MILK-1L': 1}
     assert store.cart('ann') == {}
@@ -323,6 +344,22 @@ def test_someone_walking_past_as_the_weight_changes_is_not_who_took_it(config):
     assert store.cart('alice') == {'GB-MILK-1L': 1}
     assert store.cart('bob') == {}
     assert out.reviews == []
+
+
+def test_a_walker_is_not_who_made_a_quick_change_at_sensor_epoch_times(config):
+    # A weight change shorter than a reach takes to settle, stamped in epoch seconds (as the
+    # sensors stamp them): alice stands at a_12, bob walks past within arm's reach of it.
+    epoch_s = 1767225600.0
+    times = epoch_s + np.arange(8.0, 12.0, FRAME_S)
+    alice = Track('alice', None, times[-1], times[0], TrackState.CONFIRMED,
+                  positions=deque((t, *AT_A12) for t in times))
+    bob = Track('bob', None, times[-1], times[0], TrackState.CONFIRMED,
+                positions=deque((t, 2.75 + 1.3 * (t - epoch_s - 10.0), 4.5) for t in times))
+    change = ShelfActivity('e1', 'shelf_a', ('a_12',), EventKind.PICK, epoch_s + 10.0,
+                           epoch_s + 10.4, -1040.0, (ItemCandidate('GB-MILK-1L', 1, 0.98),))
+    result = attribute(change, [alice, bob], slot_front_points(config))
+    assert result.probabilities['alice'] > 0.9
+    assert result.probabilities['bob'] < 0.05
 
 
 def test_who_walked_up_and_reached_while_the_plate_still_moved_is_held_too(config):

@@ -252,17 +252,31 @@ class IdentityBinder:
 
     def _settled_pair(self, now_s: float):
         """Of the pairing of waiting tracks with open places that leaves the least time
-        between births and scans in all, the nearest pair that no nearer partner of either
-        can still join. (Nearest first gave a party's last member the next shopper's scan,
-        seen moments apart, and that shopper the party's place.)"""
+        between births and scans in all (tracks in the order they came take places in the
+        order of their scans), the nearest pair that no later arrival can change: no nearer
+        partner of either can still be reported, and, if the track could fill an earlier
+        scan's empty place instead, nobody can still come in for the later scan. (Nearest
+        first gave a party's last member, seen just before the next shopper's scan, that
+        shopper's place, and the shopper the party's.)"""
         places = [entry for entry in self._open_scans for _ in range(entry[1])]
         gaps = np.array([[abs(w.born_s - entry[0].stamp_s) if self._near(entry[0], w)
                           else _FAR_S for entry in places] for w in self._waiting])
-        rows, columns = linear_sum_assignment(gaps)
-        settled = [(gaps[row, column], self._waiting[row], places[column])
-                   for row, column in zip(rows, columns) if gaps[row, column] < _FAR_S and
-                   now_s >= max(places[column][0].stamp_s, self._waiting[row].born_s)
-                   + gaps[row, column] + self._report_delay_s]
+        pairs = [(row, column) for row, column in zip(*linear_sum_assignment(gaps))
+                 if gaps[row, column] < _FAR_S]
+        filled = {column for _, column in pairs}
+        empty_scans = [places[column][0] for column in range(len(places))
+                       if column not in filled]
+        settled = []
+        for row, column in pairs:
+            waiting, scan, gap_s = self._waiting[row], places[column][0], gaps[row, column]
+            if now_s < max(scan.stamp_s, waiting.born_s) + gap_s + self._report_delay_s:
+                continue
+            could_be_earlier = any(other.stamp_s < scan.stamp_s and self._near(other, waiting)
+                                   for other in empty_scans)
+            if could_be_earlier and \
+                    now_s < scan.stamp_s + self._window(scan)[1] + self._report_delay_s:
+                continue
+            settled.append((gap_s, waiting, places[column]))
         if not settled:
             return None
         _, waiting, entry = min(settled, key=lambda option: option[0])

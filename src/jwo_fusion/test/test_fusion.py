@@ -167,15 +167,16 @@ def test_a_companion_who_came_in_after_a_scan_does_not_take_the_next_shoppers_sc
 
 def test_a_partys_last_member_does_not_take_the_scan_of_who_came_in_right_behind(config):
     # Ann scans for three; her party comes through 0.8 s apart, the last just before bob
-    # scans. Bob is seen 0.33 s after his scan, the last of ann's party 0.13 s before it:
-    # pairing the nearest first would swap them.
+    # scans. Bob is seen 0.43 s after his scan, the last of ann's party 0.2 s before it, so
+    # that pairing the nearest first would swap them, and bob's track is reported only once
+    # that nearest pair has settled.
     store = Store(config)
     store.scan('ann', party_size=3)
     def member(born_s, x):
         return (born_s, 99.0, path((born_s, *ENTRY_XY), (born_s + 0.2, *ENTRY_XY),
                                    (born_s + 1.2, 1.5, 1.5), (born_s + 3.0, x, 2.5)))
     people = {'ann': member(0.27, 4.0), 'kid': member(1.07, 5.0), 'gran': member(1.87, 6.0),
-              'bob': (2.33, 99.0, path((2.33, *ENTRY_XY), (2.8, *ENTRY_XY), (7, *AT_A11)))}
+              'bob': (2.5, 99.0, path((2.5, *ENTRY_XY), (2.9, *ENTRY_XY), (7, *AT_A11)))}
     store.run(2.0, people)
     store.scan('bob')
     store.run(10.0, people)

@@ -37,7 +37,7 @@ from rosbags.highlevel import AnyReader
 from scipy.optimize import linear_sum_assignment
 
 from jwo_cameras.camera_model import camera_model
-from jwo_cameras.detection import OverheadDetector, floor_area, shelf_boxes
+from jwo_cameras.detection import DetectorSettings, OverheadDetector, floor_area, shelf_boxes
 from jwo_cameras.image_codec import decode
 from jwo_common.frames import optical_to_map
 from jwo_common.store_config import load_store_config
@@ -100,8 +100,10 @@ def evaluate_bag(bag: Path, match_m: float) -> dict:
     for camera in config.cameras:
         if camera.depth:
             models[camera.id] = (camera_model(config, camera), optical_to_map(camera))
-            detectors[camera.id] = OverheadDetector(*models[camera.id], shelf_boxes(config),
-                                                    floor_area(config))
+            # The simulated camera's depth noise, as its calibration would have measured it.
+            detectors[camera.id] = OverheadDetector(
+                *models[camera.id], shelf_boxes(config), floor_area(config),
+                DetectorSettings(depth_noise_mm_at_1m=scenario.faults.depth_noise_mm_at_1m))
     height_of = {f'{shopper.account_token}/{member}': body.height_m
                  for shopper in scenario.shoppers for member, body in enumerate(shopper.bodies)}
     # crowded? -> (true detections, detections, people in view found, people in view,

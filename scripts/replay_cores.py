@@ -108,8 +108,11 @@ def detect_camera(bag: Path, camera_id: str, minutes: float | None
                   ) -> list[tuple[float, str, tuple[Detection, ...]]]:
     config = store_of(bag)
     camera = next(c for c in config.cameras if c.id == camera_id)
+    # The simulated camera's depth noise, as its calibration would have measured it.
+    noise = load_scenario(bag / 'scenario.yaml').faults.depth_noise_mm_at_1m
     detector = OverheadDetector(camera_model(config, camera), optical_to_map(camera),
-                                shelf_boxes(config), floor_area(config))
+                                shelf_boxes(config), floor_area(config),
+                                detection.DetectorSettings(depth_noise_mm_at_1m=noise))
     truth = json.loads((bag / 'ground_truth.json').read_text())
     _, stop_ns = span_ns(truth['start_unix_s'], minutes)
     frames = []

@@ -53,6 +53,11 @@ class DetectorSettings:
     reach_max_m: float = 1.1
     arm_below_head_m: float = 0.2          # arm cells lie at least this far below the head
     shelf_margin_m: float = 0.03
+    # The camera's depth noise (1 sigma) at 1 m; a stereo camera's grows with the square of
+    # the distance. A shelf's noisy points would stand out of its box as people beside it:
+    # along each ray the box is widened by `shelf_noise_sigmas` of the noise at its depth.
+    depth_noise_mm_at_1m: float = 0.0
+    shelf_noise_sigmas: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -122,10 +127,11 @@ class OverheadDetector:
         # A frame is then compared with what is left of the body's stretch outside the
         # shelves' (one or a few stretches per pixel), in millimetres.
         self._body_depths_mm = _body_depths_mm(self._origin, rays, settings)
+        noise_mm_per_mm2 = settings.shelf_noise_sigmas * settings.depth_noise_mm_at_1m * 1e-6
         self._body_stretches_mm = _outside(self._body_depths_mm, [
-            depths for depths in (_shelf_depths_mm(box, self._origin, rays,
-                                                   settings.shelf_margin_m)
-                                  for box in shelves) if depths is not None])
+            _widened(depths, noise_mm_per_mm2)
+            for depths in (_shelf_depths_mm(box, self._origin, rays, settings.shelf_margin_m)
+                           for box in shelves) if depths is not None])
         self._floor = floor
         cells = settings.cell_m
         self._grid_shape = (int(np.ceil((floor.max_y - floor.min_y) / cells)),
@@ -434,6 +440,19 @@ def _outside(stretch: tuple[np.ndarray, np.ndarray],
     lows, highs = np.take_along_axis(lows, order, 0), np.take_along_axis(highs, order, 0)
     count = max(int((~empty).sum(axis=0).max()), 1)
     return [(lows[i].astype(np.uint16), highs[i].astype(np.uint16)) for i in range(count)]
+
+
+def _widened(stretch: tuple[np.ndarray, np.ndarray],
+             mm_per_mm2: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's stretch of depths (mm) widened at both ends by `mm_per_mm2` times the
+    square of the depth there; empty ones stay empty."""
+    if mm_per_mm2 == 0:
+        return stretch
+    lowest, highest = (bound.astype(np.float64) for bound in stretch)
+    some = lowest <= highest
+    lowest = np.where(some, np.clip(lowest - mm_per_mm2 * lowest ** 2, 1, 65535), 65535)
+    highest = np.where(some, np.clip(highest + mm_per_mm2 * highest ** 2, 0, 65535), 0)
+    return lowest.astype(np.uint16), highest.astype(np.uint16)
 
 
 def _shelf_depths_mm(box: ShelfBox, origin: np.ndarray, rays: np.ndarray,

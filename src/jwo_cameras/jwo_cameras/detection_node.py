@@ -65,6 +65,11 @@ class ShopperDetectionSettings:
     min_head_height_m: float = param(DetectorSettings.min_head_height_m,
                                      'Lower local maxima are not heads', read_only=True,
                                      min_value=0.5, max_value=2.0)
+    depth_noise_mm_at_1m: float = param(DetectorSettings.depth_noise_mm_at_1m,
+                                        "The cameras' depth noise (1 sigma, mm) at 1 m, as "
+                                        'calibration measured it (it grows with the square of '
+                                        'the distance): the shelves are widened by it',
+                                        read_only=True, min_value=0.0, max_value=50.0)
     diagnostics_period_s: float = param(1.0, 'Seconds between diagnostics messages',
                                         read_only=True, min_value=0.1, max_value=60.0)
 
@@ -97,7 +102,8 @@ class ShopperDetectionNode(Node):
                              f'{settings.store_config} (depth cameras: {sorted(depth_cameras)})')
         chosen = settings.cameras or sorted(depth_cameras)
         detector_settings = DetectorSettings(head_separation_m=settings.head_separation_m,
-                                             min_head_height_m=settings.min_head_height_m)
+                                             min_head_height_m=settings.min_head_height_m,
+                                             depth_noise_mm_at_1m=settings.depth_noise_mm_at_1m)
         shelves, floor = shelf_boxes(config), floor_area(config)
         image_qos = sensor_qos(settings.image_qos, depth=settings.image_queue_depth)
         qos = sensor_qos(settings.qos)

@@ -130,6 +130,30 @@ def test_every_detection_is_someone(scene):
     assert invented <= 0.01 * detections
 
 
+def test_a_noisy_cameras_shelves_are_not_taken_for_people():
+    # The hard profile's stereo noise (4 mm at 1 m: 3-4 cm at the shelf tops, seen from
+    # 2-3 m) puts shelf points outside the box's 3 cm margin; told the camera's noise, the
+    # detector widens each shelf along the rays by it.
+    config = load_store_config(STORE)
+    scenario = generate_scenario(config, 9, 2, 20.0, 'hard')
+    result, camera = simulate(config, scenario), config.camera(CAMERA)
+    told = OverheadDetector(camera_model(config, camera), optical_to_map(camera),
+                            shelf_boxes(config), floor_area(config), DetectorSettings(
+                                depth_noise_mm_at_1m=scenario.faults.depth_noise_mm_at_1m))
+    not_told = detector_of(config, camera)
+    counts = {'told': [0, 0], 'not told': [0, 0]}      # detections, invented
+    for frame in camera_frames(result, camera):
+        everyone = body_poses(result, frame.t_s)
+        for name, detector in (('told', told), ('not told', not_told)):
+            for person in detector.detect(frame.depth_mm):
+                counts[name][0] += 1
+                counts[name][1] += all(np.hypot(person.x_m - pose.x_m, person.y_m - pose.y_m)
+                                       > 0.3 for pose in everyone)
+    assert counts['told'][0] > 50
+    assert counts['told'][1] <= 0.02 * counts['told'][0]
+    assert counts['not told'][1] > 0.1 * counts['not told'][0]     # the scene is that noisy
+
+
 def test_a_reach_is_seen_in_front_of_the_slot_the_hand_goes_into(simulated):
     config, result = simulated
     reaches = {}            # frame time -> (where the hand reaches, where its owner stands)

@@ -216,6 +216,9 @@ class OverheadDetector:
         # ndimage.grey_closing and maximum_filter, several times faster.)
         filled = cv2.erode(cv2.dilate(window, _SQUARE_3, borderType=cv2.BORDER_REFLECT),
                            _SQUARE_3, borderType=cv2.BORDER_REFLECT)
+        if s.depth_noise_mm_at_1m > 0:
+            # A noisy camera's shoulders and arms make peaks of their own: smooth first.
+            filled = cv2.GaussianBlur(filled, (5, 5), 1.0) * (filled > 0)
         peaks = (filled == cv2.dilate(filled, self._peak_square,
                                       borderType=cv2.BORDER_REFLECT)) & \
             (filled > s.min_head_height_m)

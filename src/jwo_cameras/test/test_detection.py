@@ -130,12 +130,13 @@ def test_every_detection_is_someone(scene):
     assert invented <= 0.01 * detections
 
 
-def test_a_noisy_cameras_shelves_are_not_taken_for_people():
+def test_a_noisy_camera_invents_nobody():
     # The hard profile's stereo noise (4 mm at 1 m: 3-4 cm at the shelf tops, seen from
-    # 2-3 m) puts shelf points outside the box's 3 cm margin; told the camera's noise, the
-    # detector widens each shelf along the rays by it.
+    # 2-3 m) puts shelf points outside the box's 3 cm margin, and makes peaks of shoulders
+    # and arms beside a head. Told the camera's noise, the detector widens each shelf along
+    # the rays by it and smooths the height map before it looks for heads.
     config = load_store_config(STORE)
-    scenario = generate_scenario(config, 9, 2, 20.0, 'hard')
+    scenario = generate_scenario(config, 7, 10, 30.0, 'hard')
     result, camera = simulate(config, scenario), config.camera(CAMERA)
     told = OverheadDetector(camera_model(config, camera), optical_to_map(camera),
                             shelf_boxes(config), floor_area(config), DetectorSettings(
@@ -149,8 +150,8 @@ def test_a_noisy_cameras_shelves_are_not_taken_for_people():
                 counts[name][0] += 1
                 counts[name][1] += all(np.hypot(person.x_m - pose.x_m, person.y_m - pose.y_m)
                                        > 0.3 for pose in everyone)
-    assert counts['told'][0] > 50
-    assert counts['told'][1] <= 0.02 * counts['told'][0]
+    assert counts['told'][0] > 300
+    assert counts['told'][1] <= 0.005 * counts['told'][0]
     assert counts['not told'][1] > 0.1 * counts['not told'][0]     # the scene is that noisy
 
 

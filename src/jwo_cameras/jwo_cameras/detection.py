@@ -55,7 +55,8 @@ class DetectorSettings:
     shelf_margin_m: float = 0.03
     # The camera's depth noise (1 sigma) at 1 m; a stereo camera's grows with the square of
     # the distance. A shelf's noisy points would stand out of its box as people beside it:
-    # along each ray the box is widened by `shelf_noise_sigmas` of the noise at its depth.
+    # along each ray the box is widened by `shelf_noise_sigmas` of the noise at its depth
+    # (and a noisy camera's height map is smoothed before heads are looked for).
     depth_noise_mm_at_1m: float = 0.0
     shelf_noise_sigmas: float = 2.0
 

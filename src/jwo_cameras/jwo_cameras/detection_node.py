@@ -68,7 +68,8 @@ class ShopperDetectionSettings:
     depth_noise_mm_at_1m: float = param(DetectorSettings.depth_noise_mm_at_1m,
                                         "The cameras' depth noise (1 sigma, mm) at 1 m, as "
                                         'calibration measured it (it grows with the square of '
-                                        'the distance): the shelves are widened by it',
+                                        'the distance): the shelves are widened by it and the '
+                                        'height map smoothed',
                                         read_only=True, min_value=0.0, max_value=50.0)
     diagnostics_period_s: float = param(1.0, 'Seconds between diagnostics messages',
                                         read_only=True, min_value=0.1, max_value=60.0)

@@ -17,7 +17,9 @@ one slot that overlap in time and move the same product the same way are one). "
 change": what the plate's weight shows, which is what a load cell can be asked for. Reaches
 into one slot that follow each other without the plate resting for a settling window between
 them are one change, their net change: the plate never shows the levels in between.
-Splitting them between shoppers is fusion's job.
+Either way, reaches that all take (or all put) are split again where the detector sees
+their units leave one by one (lifts, see jwo_shelves.weight_events): then each is an event,
+and whose each is, fusion's job.
 
 Latency counts from when the plate's weight stopped changing (after the last of such
 reaches), not counting time its cells gave no readings within the first settling window
@@ -33,6 +35,7 @@ true shopper's cart (attribution itself is measured by eval_fusion.py).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections import Counter
 from dataclasses import replace
@@ -114,19 +117,18 @@ def readable_from_s(signal, slot_id: str, settled_s: float, window_s: float) -> 
     return max(settled_s, window_filled_s - (needed - 1) / signal.sample_rate_hz)
 
 
-def true_events(result, quiet_gap_s: float, net: bool, rest_s: float):
+def true_events(result, quiet_gap_s: float, net: bool, rest_s: float, lift_gap_s: float,
+                lift_visible_g: float):
     """(TrueEvents, when each one's plate stopped changing in ns, reaches merged into
-    another's event). Reaches into one slot that overlap
-    in time and move the same product the same way are one weight change (the sum), because
-    no load cell can tell two hands apart. With `quiet_gap_s` > 0, reaches that follow each
-    other closer than that also merge: a plate that never rests for a settling window
-    between them shows a single change.
+    another's event). Reaches into one slot that overlap in time and move the same product
+    the same way are one weight change (the sum). With `quiet_gap_s` > 0, reaches that
+    follow each other closer than that also merge: a plate that never rests for a settling
+    window between them shows a single change. Either way the detector splits a change
+    again at its lifts when they are `lift_gap_s` apart and all one way (`by_lift`).
 
     With `net`, such reaches merge whatever they move, into their net change per product:
     nothing when it cancels out, and a mix of products (a put and a pick of different
     products at once) that no single (product, quantity) can name correctly."""
-    from jwo_shelves.evaluation import TrueEvent
-    from jwo_shelves.shelf_monitor import EventKind
     merged: list[list] = []
     for event in sorted(result.events, key=lambda e: e.t_start_s):
         for group in merged:
@@ -138,27 +140,59 @@ def true_events(result, quiet_gap_s: float, net: bool, rest_s: float):
                 break
         else:
             merged.append([event])
-    truths, plate_settles_ns = [], []
-    for group in merged:
-        units = Counter()
-        for event in group:
-            units[event.sku] += event.quantity if event.kind == 'put' else -event.quantity
-        moved = {sku: count for sku, count in units.items() if count}
-        if not moved:
-            continue
-        grams = sum(e.delta_grams for e in group)
-        sku, count = next(iter(moved.items())) if len(moved) == 1 else \
-            ('+'.join(f'{s}{c:+d}' for s, c in sorted(moved.items())), 0)
-        first = group[0]
-        settled_s = plate_settled_s(result.events, group, rest_s)
-        seen_s = readable_from_s(result.signals[first.shelf_id], first.slot_id, settled_s,
-                                 rest_s)
-        truths.append(TrueEvent(first.shelf_id, (first.slot_id,),
-                                EventKind.PUT if grams > 0 else EventKind.PICK, sku, abs(count),
-                                round(max(e.t_settled_s for e in group) * 1e9),
-                                seen_ns=round(seen_s * 1e9)))
-        plate_settles_ns.append(round(settled_s * 1e9))
-    return truths, plate_settles_ns, len(result.events) - len(merged)
+    truths, plate_settles_ns, changes = [], [], 0
+    for change in merged:
+        settled_s = plate_settled_s(result.events, change, rest_s)
+        for group in by_lift(change, lift_gap_s, lift_visible_g):
+            changes += 1
+            truth = true_event(result, group, settled_s, rest_s)
+            if truth is not None:
+                truths.append(truth)
+                plate_settles_ns.append(round(settled_s * 1e9))
+    return truths, plate_settles_ns, len(result.events) - changes
+
+
+def by_lift(change: list, lift_gap_s: float, visible_g: float) -> list[list]:
+    """The reaches of one plate change as the detector reports them: all taking (or all
+    putting) with their units leaving (landing) `lift_gap_s` or more apart, one each (lifts
+    closer than that are one), when each lift moves `visible_g` or more; otherwise the
+    change is one. The simulator's units move halfway through a reach."""
+    if len({e.kind for e in change}) > 1:
+        return [change]
+    parts: list[list] = []
+    last_lift_s = None
+    for event in sorted(change, key=lambda e: e.t_start_s + e.t_settled_s):
+        lift_s = (event.t_start_s + event.t_settled_s) / 2
+        if parts and lift_s - last_lift_s < lift_gap_s:
+            parts[-1].append(event)
+        else:
+            parts.append([event])
+        last_lift_s = lift_s
+    if any(abs(sum(e.delta_grams for e in part)) < visible_g for part in parts):
+        return [change]
+    return parts
+
+
+def true_event(result, group: list, settled_s: float, rest_s: float):
+    """The TrueEvent of reaches that are one change, seen once the plate has settled at
+    `settled_s`; None when they cancel out."""
+    from jwo_shelves.evaluation import TrueEvent
+    from jwo_shelves.shelf_monitor import EventKind
+    units = Counter()
+    for event in group:
+        units[event.sku] += event.quantity if event.kind == 'put' else -event.quantity
+    moved = {sku: count for sku, count in units.items() if count}
+    if not moved:
+        return None
+    grams = sum(e.delta_grams for e in group)
+    sku, count = next(iter(moved.items())) if len(moved) == 1 else \
+        ('+'.join(f'{s}{c:+d}' for s, c in sorted(moved.items())), 0)
+    first = group[0]
+    seen_s = readable_from_s(result.signals[first.shelf_id], first.slot_id, settled_s, rest_s)
+    return TrueEvent(first.shelf_id, (first.slot_id,),
+                     EventKind.PUT if grams > 0 else EventKind.PICK, sku, abs(count),
+                     round(max(e.t_settled_s for e in group) * 1e9),
+                     seen_ns=round(seen_s * 1e9))
 
 
 def mistakes(truths, detections, limit: int) -> list[str]:
@@ -203,7 +237,9 @@ def main() -> int:
     from jwo_shelves.weight_events import DetectorSettings
     from jwo_sim.scenario import generate_scenario
 
-    rest_s = DetectorSettings().window_s
+    detector = DetectorSettings()
+    rest_s, lift_gap_s, lift_sigmas = \
+        detector.window_s, detector.min_lift_gap_s, detector.lift_sigmas
     config = load_store_config(args.store)
     print(f'store {config.store.id}: {args.seeds} seeds x {args.shoppers} shoppers x '
           f'{args.seconds:.0f} s per difficulty'
@@ -220,6 +256,9 @@ def main() -> int:
                                          duration_s=args.seconds, difficulty=difficulty,
                                          store_config_path=args.store)
             result, seed_detections = run_scenario(config, scenario, args.carts)
+            # A lift is a jump beyond lift_sigmas x the jumps' noise (sqrt 2 x the cells');
+            # one at twice that is seen and measured well enough to split a change at.
+            lift_visible_g = 2 * lift_sigmas * math.sqrt(2) * scenario.faults.noise_g
             # Seeds are separate runs: keep their events apart by shifting time.
             offset_ns = round(seed * (args.seconds + 100) * 1e9)
             detections += [d.__class__(
@@ -228,7 +267,8 @@ def main() -> int:
             for name, quiet_gap_s, net in SCORINGS:
                 truths, plate_settles_ns, problems, merges = scored[name]
                 seed_truths, seed_settles_ns, seed_merges = true_events(
-                    result, rest_s if quiet_gap_s is None else quiet_gap_s, net, rest_s)
+                    result, rest_s if quiet_gap_s is None else quiet_gap_s, net, rest_s,
+                    lift_gap_s, lift_visible_g)
                 truths += [replace(t, settled_ns=t.settled_ns + offset_ns,
                                    seen_ns=t.seen_ns + offset_ns) for t in seed_truths]
                 plate_settles_ns += [settled_ns + offset_ns for settled_ns in seed_settles_ns]

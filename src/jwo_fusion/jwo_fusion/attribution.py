@@ -103,6 +103,10 @@ class AttributionSettings:
     reach_settles_s: float = 0.5
     standing_speed_mps: float = 0.3
     walking_stddev_mps: float = 0.3
+    # A plate's change split at its lifts (jwo_shelves: two lifts, the plate never resting
+    # between) comes as parts, each starting where the one before settled. One hand lifting
+    # again that soon is this many times as likely as another shopper's hand.
+    same_hand_again: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -190,3 +194,15 @@ def attribute(activity: ShelfActivity, tracks: Iterable[Track],
     total = nobody_weight + sum(weights.values())
     return Attribution({track_id: w / total for track_id, w in weights.items()},
                        nobody_weight / total, distances)
+
+
+def after_own_lift(attribution: Attribution, track_id: str, same_hand_again: float
+                   ) -> Attribution:
+    """`attribution` of a part of a plate's change whose part before `track_id` made."""
+    if track_id not in attribution.probabilities:
+        return attribution
+    weights = dict(attribution.probabilities)
+    weights[track_id] *= same_hand_again
+    total = attribution.nobody + sum(weights.values())
+    return Attribution({t: w / total for t, w in weights.items()}, attribution.nobody / total,
+                       attribution.distances_m)

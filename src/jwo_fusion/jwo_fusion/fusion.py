@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from jwo_common.store_config import StoreConfig
-from jwo_fusion.attribution import (AttributionSettings, EventKind, ShelfActivity, attribute,
-                                    put_back_item, slot_front_points)
+from jwo_fusion.attribution import (AttributionSettings, EventKind, ShelfActivity,
+                                    after_own_lift, attribute, put_back_item,
+                                    slot_front_points)
 from jwo_fusion.carts import CartBook, CartRecord, CartSnapshot, Contribution
 from jwo_fusion.identity import Binding, EntryScan, IdentityBinder, Session
 from jwo_fusion.review import (ReviewDecisionData, ReviewQueue, ReviewReason, ReviewRequestData,
@@ -30,6 +31,8 @@ JOURNAL_HISTORY_S = 10.0
 RETIRE_PERIOD_S = 1.0
 # Sessions less likely than this are not held for a review about the event.
 _HOLD_PROBABILITY = 0.05
+# Stamps of one instant, through float seconds.
+_SAME_INSTANT_S = 1e-6
 # After a restart, a stray must go unclaimed by the shoppers lost in the crash this long
 # before it is taken for someone who came in meanwhile.
 _ADOPT_AFTER_S = 1.0
@@ -184,6 +187,9 @@ class StoreFusion:
         self._retired_s = 0.0
         self._held_sessions: dict[str, set[str]] = {}      # event id -> sessions held for it
         self._outages: dict[str, Outage] = {}              # slot id -> its open outage
+        # (shelf, slots) -> when its last change settled and its likeliest track: the next
+        # part of a change split at its lifts starts then.
+        self._last_lift: dict[tuple[str, tuple[str, ...]], tuple[float, str]] = {}
         self.now_s = 0.0
         # After restore(): blind from the journal's time to the first frame after it; strays
         # are taken for entrants until _adopt_until_s.
@@ -248,6 +254,11 @@ class StoreFusion:
         tracks = [t for t in self.tracker.tracks
                   if t.birth_gate or t.state in (TrackState.CONFIRMED, TrackState.OCCLUDED)]
         attribution = attribute(activity, tracks, self._slot_points, self.settings.attribution)
+        plates = (activity.shelf_id, activity.slot_ids)
+        part_before = self._last_lift.get(plates)
+        if part_before and abs(part_before[0] - activity.started_s) < _SAME_INSTANT_S:
+            attribution = after_own_lift(attribution, part_before[1],
+                                         self.settings.attribution.same_hand_again)
         # session -> (probability, likeliest track)
         by_session: dict[str, tuple[float, str]] = {}
         for track_id, probability in sorted(attribution.probabilities.items(),
@@ -260,6 +271,7 @@ class StoreFusion:
                            for session_id, (probability, track_id) in ranked)
         where = f'{activity.shelf_id}/{"+".join(activity.slot_ids)}'
         best_session, (best_probability, best_track) = ranked[0] if ranked else ('', (0.0, ''))
+        self._last_lift[plates] = (activity.settled_s, best_track)
 
         if activity.kind == EventKind.ANOMALY or not activity.candidates:
             # jwo_shelves already alerts on these; a person may still know who did it.

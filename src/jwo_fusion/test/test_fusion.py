@@ -776,6 +776,27 @@ def test_a_weight_change_longer_than_one_reach_with_another_shopper_in_reach_is_
         assert alice.probability >= 0.9 and bob.probability >= 0.05
 
 
+@pytest.mark.parametrize('parts_of_one_change, second_taker', [(True, 'bob'), (False, 'alice')])
+def test_the_second_lift_of_a_plate_that_never_rested_goes_to_the_other_hand_at_it(
+        config, parts_of_one_change, second_taker):
+    # London_crowded's b_12: one shopper lifted 2 packs, the other 3 half a second later,
+    # the plate never resting. jwo_shelves splits the change at its lifts into parts, each
+    # starting where the one before settled. Alice's hand is at a_11 throughout; bob's
+    # reaches it for the second lift, a hand's width off (a camera blends their arms).
+    store = two_at_the_shelf(config, hands=lambda t, name:
+                             A11_HAND if name == 'alice' and 10.0 <= t <= 11.4 else
+                             (2.35, 5.1, 0.9) if name == 'bob' and 10.8 <= t <= 11.4 else None)
+
+    def part(event_id, started_s, settled_s, quantity):
+        return store.fusion.on_shelf_activity(ShelfActivity(
+            event_id, 'shelf_a', ('a_11',), EventKind.PICK, started_s, settled_s,
+            -1040.0 * quantity, (ItemCandidate('GB-MILK-1L', quantity, 0.98),)))
+    part('e1', 10.0, 10.6, 2)
+    part('e2', 10.6 if parts_of_one_change else 10.65, 11.3, 3)
+    assert store.cart('alice')['GB-MILK-1L'] == (2 if second_taker == 'bob' else 5)
+    assert store.cart(second_taker)['GB-MILK-1L'] == (3 if second_taker == 'bob' else 5)
+
+
 def test_staff_split_a_merged_weight_change_between_the_shoppers_who_made_it(config):
     store = two_at_the_shelf(config, hands=lambda t, name:
                              A11_HAND if name == 'alice' and 10.6 <= t <= 11.4 else

@@ -12,6 +12,11 @@ the baseline starts an activity; once a whole window is quiet again the plate ha
 settled, and the settled level minus the baseline before is the plate's weight change.
 A hand that only pressed on the plate settles back to the baseline: no change.
 
+Units leave or land on a plate at once, while a hand's force changes smoothly: such a jump
+is a lift. When two hands take from one plate in turn it may never rest between them; if
+the change's lifts are far enough apart and add up to it, each lift is reported as a change
+of its own (the parts meet halfway between the lifts), so each can go to its own shopper.
+
 Plates whose activities overlap in time and that touch each other are reported together
 as one `WeightEvent` (an item lying across two plates moves weight on both); whether that
 is one item or several is for identification to judge.
@@ -24,7 +29,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -61,12 +66,23 @@ class DetectorSettings:
     max_gap_s: float = 1.0             # a plate silent longer than this re-learns its baseline
     max_active_s: float = 30.0         # a plate moving longer than this re-learns its noise
     min_valid_fraction: float = 0.4    # of a window's samples, for any decision
+    # Units leave or land on a plate at once, while a hand's force on it rises and falls
+    # smoothly: a sample-to-sample jump this many noise stddevs beyond the jumps around it
+    # is a lift (or a drop).
+    lift_sigmas: float = 5.0
+    # Lifts this far apart in one activity (two shoppers' hands in turn, the plate never
+    # resting between them) are reported as one change each, when they add up to the
+    # whole change; closer ones are one lift.
+    min_lift_gap_s: float = 0.3
 
     def __post_init__(self):
         for name in ('window_s', 'noise_stddev_g', 'trigger_sigmas', 'settle_sigmas',
                      'min_delta_g', 'baseline_tau_s', 'max_gap_s', 'max_active_s'):
             if not getattr(self, name) > 0:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)!r}')
+        if not self.min_lift_gap_s > 0 or not self.lift_sigmas > 0:
+            raise ValueError('min_lift_gap_s and lift_sigmas must be > 0, got '
+                             f'{self.min_lift_gap_s} and {self.lift_sigmas}')
         if not 0 < self.min_valid_fraction <= 1:
             raise ValueError('min_valid_fraction must be in (0, 1], got '
                              f'{self.min_valid_fraction}')
@@ -77,6 +93,9 @@ class Phase(enum.IntEnum):
     RESTING = 1
     ACTIVE = 2
 
+
+# A lift is judged on the 3 jumps either side of it (the median of 3 is written out).
+_LIFT_SPAN = 3
 
 # Plain ints for the per-sample code: enum attribute lookups cost more than the arithmetic.
 _LEARNING, _RESTING, _ACTIVE = int(Phase.LEARNING), int(Phase.RESTING), int(Phase.ACTIVE)
@@ -145,6 +164,8 @@ class _Window:
 class _Pending:
     change: PlateChange
     waiting_since_ns: int
+    # The change as one per lift, when its lifts account for it (see min_lift_gap_s).
+    parts: tuple[PlateChange, ...] = ()
 
 
 @dataclass
@@ -176,6 +197,7 @@ class ShelfWeightDetector:
         self._history_rate_hz = 0.0
         self._next_ns: int | None = None
         self._pending: list[_Pending] = []
+        self._lifts: list[list[tuple[int, float]]] = [[] for _ in range(count)]
 
     # ---- public
     def phase(self, slot: int) -> Phase:
@@ -205,6 +227,11 @@ class ShelfWeightDetector:
         stamps = batch.start_ns + np.round(np.arange(n) * period_ns).astype(np.int64)
         window = max(2, round(s.window_s * batch.sample_rate_hz))
         self._join_history(batch, window)
+        # A change is split only at lifts while its plate moves: a shelf at rest has none
+        # to note (the first lift of an activity it starts is missed, and then the lifts
+        # do not add up: no split).
+        if (self._phase == _ACTIVE).any():
+            self._note_lifts(grams, stamps)
         # Only a plate that is moving may settle on a bridged window.
         bridge = self._phase == _ACTIVE
         timed, bridged = self._window_stats(grams, valid, stamps, window, period_ns, bridge)
@@ -319,6 +346,37 @@ class ShelfWeightDetector:
                    joined_stamps[first_reading])
         return timed, bridged
 
+    def _note_lifts(self, grams: np.ndarray, stamps: np.ndarray) -> None:
+        """Remembers each plate's lifts: jumps from one sample to the next that stand out from
+        the median of the `_LIFT_SPAN` jumps before and of those after. Each sample is judged
+        once, when the samples after it have come."""
+        # The samples the unjudged jumps' windows span: the last 2 x span + 1 before the batch.
+        kept = min(2 * _LIFT_SPAN + 1, self._history.shape[0])
+        joined = np.concatenate([self._history[-kept:], grams])
+        joined_stamps = np.concatenate([self._history_stamps[-kept:], stamps])
+        jumps = np.diff(joined, axis=0)              # jumps[j] = joined[j + 1] - joined[j]
+        count = jumps.shape[0] - 2 * _LIFT_SPAN      # windows, each centred on a jump
+        if count <= 0:
+            return
+        centre = jumps[_LIFT_SPAN:_LIFT_SPAN + count]
+        # Beyond the jumps on both sides, the same way: where a hand starts or stops
+        # pressing, the jumps change from one side to the other, and a jump between the two
+        # (a sample in the middle of the change) is not a lift.
+        beyond_before = centre - _median_of_3(jumps, 0, count)
+        beyond_after = centre - _median_of_3(jumps, _LIFT_SPAN + 1, count)
+        excess = np.where(np.abs(beyond_before) < np.abs(beyond_after), beyond_before,
+                          beyond_after)
+        limit = np.maximum(self.settings.min_delta_g,
+                           self.settings.lift_sigmas * np.sqrt(2.0 * self._noise_var))
+        # NaN (a missing reading nearby) compares false: no lift is judged on a gap.
+        with np.errstate(invalid='ignore'):
+            rows, slots = np.nonzero((beyond_before * beyond_after > 0)
+                                     & (np.abs(excess) > limit))
+        for row, slot in zip(rows, slots):
+            # Stamped at the first sample of the new level.
+            stamp_ns = int(joined_stamps[_LIFT_SPAN + row + 1])
+            self._lifts[slot].append((stamp_ns, float(excess[row, slot])))
+
     def _forget_silent(self, valid: np.ndarray, stamps: np.ndarray) -> None:
         """A plate silent longer than max_gap_s re-learns its baseline: what happened to
         it meanwhile is unknown."""
@@ -376,6 +434,9 @@ class ShelfWeightDetector:
             if first.stddev > trigger or abs(first.mean - baseline) >= min_delta:
                 self._phase[slot] = _ACTIVE
                 self._active_since_ns[slot] = stamp_ns
+                # A lift may be judged a few samples before the window shows it moving.
+                self._lifts[slot] = [lift for lift in self._lifts[slot]
+                                     if lift[0] >= first.start_ns]
             else:
                 self._follow_drift([slot], np.array([[first.mean]]),
                                    np.array([[first.stddev]]), period_ns)
@@ -400,15 +461,50 @@ class ShelfWeightDetector:
         after = quiet.mean + quiet.trend
         baseline = self._baseline_g[slot]
         if abs(after - baseline) >= min_delta:
-            self._pending.append(_Pending(PlateChange(
+            change = PlateChange(
                 slot=slot, started_ns=int(self._active_since_ns[slot]),
                 settled_ns=quiet.start_ns, detected_ns=stamp_ns,
                 before_g=float(baseline), after_g=after,
                 delta_stddev_g=math.sqrt(self._noise_var[slot]
-                                         * (1.0 / quiet.readings + 2.0 / quiet.readings))),
-                waiting_since_ns=stamp_ns))
+                                         * (1.0 / quiet.readings + 2.0 / quiet.readings)))
+            self._pending.append(_Pending(change, waiting_since_ns=stamp_ns,
+                                          parts=self._parts(change, min_delta)))
+        self._lifts[slot] = []
         self._phase[slot] = _RESTING
         self._baseline_g[slot] = after
+
+    def _parts(self, change: PlateChange, min_delta: float) -> tuple[PlateChange, ...]:
+        """The change split at its lifts, or () unless it had two or more lifts, far enough
+        apart, all one way, that add up to the change."""
+        gap_ns = self.settings.min_lift_gap_s * 1e9
+        lifts: list[list] = []
+        for stamp_ns, grams in self._lifts[change.slot]:
+            if not change.started_ns - gap_ns <= stamp_ns <= change.settled_ns:
+                continue
+            if lifts and stamp_ns - lifts[-1][1] < gap_ns:
+                lifts[-1][1:] = [stamp_ns, lifts[-1][2] + grams]
+            else:
+                lifts.append([stamp_ns, stamp_ns, grams])
+        if len(lifts) < 2 or any(grams * change.delta_g <= 0 or abs(grams) < min_delta
+                                 for *_, grams in lifts):
+            return ()
+        # A hand's force changing as it lifts leaves each lift a little off; a missed lift
+        # (a unit or more, and lifts are seldom over four units) leaves the sum short by
+        # more than a quarter of the lightest.
+        total = sum(grams for *_, grams in lifts)
+        if abs(total - change.delta_g) > max(min_delta, 0.25 * min(abs(g) for *_, g in lifts)):
+            return ()
+        # Each part ends halfway to the next lift; the measured change is shared out in
+        # proportion to the lifts (their sum differs from it by the hands' force).
+        bounds = [change.started_ns] + [(a[1] + b[0]) // 2 for a, b in zip(lifts, lifts[1:])] \
+            + [change.settled_ns]
+        parts, before = [], change.before_g
+        for (*_, grams), start_ns, end_ns in zip(lifts, bounds, bounds[1:]):
+            delta = change.delta_g * grams / total
+            parts.append(replace(change, started_ns=int(start_ns), settled_ns=int(end_ns),
+                                 before_g=before, after_g=before + delta))
+            before += delta
+        return tuple(parts)
 
     # ---- grouping touching plates
     def _release(self, now_ns: int | None) -> list[WeightEvent]:
@@ -425,6 +521,9 @@ class ShelfWeightDetector:
                     < self.settings.max_group_wait_s * 1e9:
                 continue
             released.update(group)
+            if len(members) == 1 and members[0].parts:
+                events.extend(WeightEvent((part,)) for part in members[0].parts)
+                continue
             changes = sorted((m.change for m in members), key=lambda c: c.slot)
             events.append(WeightEvent(tuple(changes)))
         self._pending = [p for i, p in enumerate(self._pending) if i not in released]
@@ -461,6 +560,13 @@ class ShelfWeightDetector:
                         self._active_since_ns[neighbour] <= latest_settle + gap_ns:
                     return True
         return False
+
+
+def _median_of_3(rows: np.ndarray, first: int, count: int) -> np.ndarray:
+    """Per row i < count, the median of rows[first + i : first + i + 3] (NaN if any is)."""
+    a, b, c = rows[first:first + count], rows[first + 1:first + 1 + count], \
+        rows[first + 2:first + 2 + count]
+    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
 
 
 def _widen(column: np.ndarray, selected: np.ndarray) -> np.ndarray:

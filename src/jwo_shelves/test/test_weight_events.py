@@ -134,6 +134,59 @@ def test_the_same_samples_in_other_batch_sizes_give_the_same_events():
         assert summary(size) == reference
 
 
+def two_hands_in_turn(first_g: float, second_g: float, second_at_s: float = 2.9):
+    """Plate 1: one hand presses from 2.0 s and lifts `first_g` at 2.35 s; another presses
+    before the first has let go and lifts `second_g` at `second_at_s`: it never rests."""
+    signal = resting(6, [2000, 1500, 1000, 500], seed=4)
+    hand(signal, 1, 2.0, 0.7, 350)
+    signal[at(2.35):, 1] += first_g
+    hand(signal, 1, second_at_s - 0.4, 0.8, 300)
+    signal[at(second_at_s):, 1] += second_g
+    return signal
+
+
+@pytest.mark.parametrize('batch_samples', [1, 6, 13])
+def test_two_hands_lifting_in_turn_from_a_plate_that_never_rests_are_two_changes(
+        batch_samples):
+    _, events = run(two_hands_in_turn(-216.0, -324.0), batch_samples=batch_samples)
+    first, second = (event for event, _ in events)
+    assert first.slots == second.slots == (1,)
+    assert first.delta_g + second.delta_g == pytest.approx(-540.0, abs=1.5)
+    assert first.delta_g == pytest.approx(-216.0, abs=6.0)
+    # Each part spans its own hand's lift: they meet halfway between the lifts.
+    assert first.started_ns / 1e9 <= 2.1 and first.settled_ns == second.started_ns
+    assert 2.55 <= second.started_ns / 1e9 <= 2.7 <= 3.3 <= second.settled_ns / 1e9
+
+
+@pytest.mark.parametrize('first_g, second_g, second_at_s', [
+    (-216.0, -324.0, 2.55),      # lifts too close together to be two hands
+    (216.0, -324.0, 2.9),        # a put and a pick: the change is their sum, one event
+])
+def test_lifts_that_cannot_be_told_apart_stay_one_change(first_g, second_g, second_at_s):
+    _, events = run(two_hands_in_turn(first_g, second_g, second_at_s))
+    [(event, _)] = events
+    assert event.delta_g == pytest.approx(first_g + second_g, abs=1.5)
+
+
+def test_a_hand_starting_to_press_between_two_samples_is_not_a_lift():
+    # As in the shelf benchmark: a press starts off the sample grid, so its first sample
+    # holds part of a jump of the hand's force (11 of 22 g), between none before and whole
+    # ones after; the units leave near the press's end, over two samples. Meanwhile a hand
+    # leans on another plate of the shelf, so lifts are looked for.
+    signal = resting(4, [2000, 1500, 1000, 500], noise_g=0.05)
+    hand(signal, 3, 1.7, 1.0, 300)
+    t_s = np.arange(len(signal)) / RATE_HZ
+    press_s = 0.505
+    start_s = at(2.0) / RATE_HZ - press_s / np.pi * np.arcsin(11 / 210)
+    pressing = (t_s >= start_s) & (t_s < start_s + press_s)
+    signal[pressing, 1] += 210 * np.sin(np.pi * (t_s[pressing] - start_s) / press_s)
+    signal[t_s >= start_s + 0.4, 1] -= 626
+    signal[t_s >= start_s + 0.4 + 1 / RATE_HZ, 1] -= 10
+    _, events = run(signal)
+    [(event, _)] = events
+    assert event.delta_g == pytest.approx(-636, abs=1.5)
+
+
 def test_a_lost_batch_does_not_join_samples_across_the_gap():
     signal = resting(4, [2000, 1500, 1000, 500])
     detector = ShelfWeightDetector(4, ROW)
@@ -177,12 +230,14 @@ def test_bad_settings_and_batches_are_refused_with_a_reason():
 @given(delta_g=st.floats(20, 3000) | st.floats(-3000, -20),
        noise_g=st.floats(0.2, 1.5), level_g=st.floats(200, 5000),
        step_s=st.floats(1.5, 3.0), hand_s=st.floats(0.0, 0.8), hand_g=st.floats(0, 600),
-       plate=st.integers(0, 3), batch_samples=st.integers(1, 12), seed=st.integers(0, 2**16))
+       step_within_hand=st.floats(0.2, 0.8), plate=st.integers(0, 3),
+       batch_samples=st.integers(1, 12), seed=st.integers(0, 2**16))
 def test_any_clean_step_is_exactly_one_event_measured_within_noise(
-        delta_g, noise_g, level_g, step_s, hand_s, hand_g, plate, batch_samples, seed):
+        delta_g, noise_g, level_g, step_s, hand_s, hand_g, step_within_hand, plate,
+        batch_samples, seed):
     signal = resting(step_s + 2.0, [level_g] * 4, noise_g=noise_g, seed=seed)
     if hand_s > 0.05:
-        hand(signal, plate, step_s - hand_s / 2, hand_s, hand_g)
+        hand(signal, plate, step_s - step_within_hand * hand_s, hand_s, hand_g)
     signal[at(step_s):, plate] += delta_g
     _, events = run(signal, batch_samples=batch_samples)
     assert [e.slots for e, _ in events] == [(plate,)]

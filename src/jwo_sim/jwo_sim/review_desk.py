@@ -4,8 +4,9 @@ A person answering a review request watches the store's video of the moment in q
 on a simulated bag the ground truth is that video. They answer the way `jwo_review decide`
 lets staff answer:
 - a shelf event (who took it, which product, a change nobody explains, a plate that could
-  not weigh): the true picks and puts at the event's slots while its weight changed, each
-  shopper's net share under their session; nobody's -> dismissed;
+  not weigh): the true picks and puts at the event's slots whose units left or landed
+  while its weight changed, each shopper's net share under their session; nobody's ->
+  dismissed;
 - an identity question: the session of the person the track followed most closely;
 - a lost shopper's cart: confirmed as it is (dismissed); what they took at the shelves
   has its own requests.
@@ -60,7 +61,7 @@ class ReviewDesk:
     """`sessions`: account token -> session id, from the entry scans."""
 
     def __init__(self, ground_truth: dict, sessions: dict[str, str],
-                 margin_s: float = 0.3, identity_window_s: float = 5.0):
+                 margin_s: float = 0.1, identity_window_s: float = 5.0):
         self._events = ground_truth['events']
         self._trajectories = ground_truth['trajectories']
         self._sessions = sessions
@@ -90,8 +91,11 @@ class ReviewDesk:
         for event in self._events:
             if event['slot_id'] not in question.slot_ids or event['kind'] not in ('pick', 'put'):
                 continue
-            if event['t_start_s'] > question.settled_s + self._margin_s or \
-                    event['t_settled_s'] < question.started_s - self._margin_s:
+            # The simulator's units leave or land halfway through the reach: what the video
+            # shows inside the question's time (a change split at its lifts asks per lift).
+            lifted_s = (event['t_start_s'] + event['t_settled_s']) / 2
+            if not question.started_s - self._margin_s <= lifted_s \
+                    <= question.settled_s + self._margin_s:
                 continue
             if only is not None and event['account_token'] not in only:
                 continue

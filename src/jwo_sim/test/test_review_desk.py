@@ -31,6 +31,21 @@ def test_a_merged_change_is_shared_between_the_shoppers_whose_reaches_made_it():
         ('entry_1-100', (('GB-WATER-750', 1),)), ('entry_1-200', (('GB-WATER-750', 3),))))
 
 
+def test_each_part_of_a_change_split_at_its_lifts_is_answered_with_its_own_lift():
+    # London_crowded's b_12: a lifts 2 at 15.5 s, b 3 at 16.03 s, the plate never resting;
+    # the parts meet halfway between the lifts.
+    events = [event('acct_a', 'b_12', 'GB-CHOC-110', 2, 15.15, 15.85),
+              event('acct_b', 'b_12', 'GB-CHOC-110', 3, 15.6, 16.45)]
+    first = Question('review-e1', ReviewReason.ATTRIBUTION, 15.77, ('b_12',),
+                     started_s=15.18, settled_s=15.77)
+    second = Question('review-e2', ReviewReason.ATTRIBUTION, 16.43, ('b_12',),
+                      started_s=15.77, settled_s=16.43)
+    assert desk(events).answer(first) == Answer(
+        'review-e1', False, (('entry_1-100', (('GB-CHOC-110', 2),)),))
+    assert desk(events).answer(second) == Answer(
+        'review-e2', False, (('entry_1-200', (('GB-CHOC-110', 3),)),))
+
+
 def test_a_put_back_is_answered_in_items_returned_and_a_reach_and_its_undo_nets_out():
     events = [event('acct_a', 'a_11', 'GB-MILK-1L', 2, 10.0, 10.6, kind='put'),
               event('acct_b', 'a_11', 'GB-MILK-1L', 1, 10.2, 10.7),

@@ -227,11 +227,7 @@ class ShelfWeightDetector:
         stamps = batch.start_ns + np.round(np.arange(n) * period_ns).astype(np.int64)
         window = max(2, round(s.window_s * batch.sample_rate_hz))
         self._join_history(batch, window)
-        # A change is split only at lifts while its plate moves: a shelf at rest has none
-        # to note (the first lift of an activity it starts is missed, and then the lifts
-        # do not add up: no split).
-        if (self._phase == _ACTIVE).any():
-            self._note_lifts(grams, stamps)
+        self._note_lifts(grams, stamps)
         # Only a plate that is moving may settle on a bridged window.
         bridge = self._phase == _ACTIVE
         timed, bridged = self._window_stats(grams, valid, stamps, window, period_ns, bridge)
@@ -356,8 +352,12 @@ class ShelfWeightDetector:
         joined_stamps = np.concatenate([self._history_stamps[-kept:], stamps])
         jumps = np.diff(joined, axis=0)              # jumps[j] = joined[j + 1] - joined[j]
         count = jumps.shape[0] - 2 * _LIFT_SPAN      # windows, each centred on a jump
-        if count <= 0:
-            return
+        limit = np.maximum(self.settings.min_delta_g,
+                           self.settings.lift_sigmas * np.sqrt(2.0 * self._noise_var))
+        # Most batches of a shelf at rest: no jump differs from another by a lift.
+        with np.errstate(invalid='ignore'):
+            if count <= 0 or not (np.abs(jumps) > limit / 2).any():
+                return
         centre = jumps[_LIFT_SPAN:_LIFT_SPAN + count]
         # Beyond the jumps on both sides, the same way: where a hand starts or stops
         # pressing, the jumps change from one side to the other, and a jump between the two
@@ -366,8 +366,6 @@ class ShelfWeightDetector:
         beyond_after = centre - _median_of_3(jumps, _LIFT_SPAN + 1, count)
         excess = np.where(np.abs(beyond_before) < np.abs(beyond_after), beyond_before,
                           beyond_after)
-        limit = np.maximum(self.settings.min_delta_g,
-                           self.settings.lift_sigmas * np.sqrt(2.0 * self._noise_var))
         # NaN (a missing reading nearby) compares false: no lift is judged on a gap.
         with np.errstate(invalid='ignore'):
             rows, slots = np.nonzero((beyond_before * beyond_after > 0)
@@ -461,8 +459,12 @@ class ShelfWeightDetector:
         after = quiet.mean + quiet.trend
         baseline = self._baseline_g[slot]
         if abs(after - baseline) >= min_delta:
+            # A lift may come before the window shows the plate moving (it came back from a
+            # dropout mid-change): the weight had begun to change by then.
+            started_ns = min([int(self._active_since_ns[slot])]
+                             + [lift_ns for lift_ns, _ in self._lifts[slot]])
             change = PlateChange(
-                slot=slot, started_ns=int(self._active_since_ns[slot]),
+                slot=slot, started_ns=started_ns,
                 settled_ns=quiet.start_ns, detected_ns=stamp_ns,
                 before_g=float(baseline), after_g=after,
                 delta_stddev_g=math.sqrt(self._noise_var[slot]

@@ -187,6 +187,20 @@ def test_a_hand_starting_to_press_between_two_samples_is_not_a_lift():
     assert event.delta_g == pytest.approx(-636, abs=1.5)
 
 
+def test_a_change_seen_first_after_a_dropout_started_no_later_than_its_lift():
+    # London_tricky's a_23: the cells gave nothing from 11.2 to 11.53 s while a hand pressed;
+    # the tea left at 11.65 s, before the window showed the plate moving (11.75 s). Staff
+    # asked about the change from its start would not see the lift.
+    signal = resting(5, [2000, 1500, 1000, 500])
+    hand(signal, 2, 1.8, 1.0, 300)
+    signal[at(2.3):, 2] -= 1042
+    signal[at(1.75):at(2.2), 2] = np.nan
+    _, events = run(signal)
+    [(event, _)] = events
+    assert event.started_ns <= round(2.3 * 1e9)
+    assert event.delta_g == pytest.approx(-1042, abs=1.5)
+
+
 def test_a_lost_batch_does_not_join_samples_across_the_gap():
     signal = resting(4, [2000, 1500, 1000, 500])
     detector = ShelfWeightDetector(4, ROW)

@@ -105,9 +105,11 @@ def run_scenario(config, seed: int, n_shoppers: int, duration_s: float, difficul
             else:
                 candidates = (ItemCandidate(sku, visit.quantity, 0.98),)
             grams = config.product(sku).unit_weight_g * visit.quantity
+            # When the units moved (the load cells see it: jwo_shelves lifts).
             activity = ShelfActivity(event_id, shelf.id, (slot.id,), kind,
                                      reach.t_press_start_s, reach.t_press_end_s + SETTLE_S,
-                                     -grams if kind == EventKind.PICK else grams, candidates)
+                                     -grams if kind == EventKind.PICK else grams, candidates,
+                                     reach.t_change_s)
             true_events[event_id] = (activity, shopper.account_token, reach)
             inputs.append((activity.settled_s + SHELF_LATENCY_S, 1, 'shelf', activity))
     views = [CameraView(c) for c in config.cameras if c.depth and c.intrinsics is not None]

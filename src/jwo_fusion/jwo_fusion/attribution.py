@@ -76,6 +76,7 @@ class ShelfActivity:
     settled_s: float
     delta_grams: float
     candidates: tuple[ItemCandidate, ...]      # most probable first
+    lifted_s: float | None = None              # its units left or landed; None: not seen
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,16 @@ class AttributionSettings:
     reach_settles_s: float = 0.5
     standing_speed_mps: float = 0.3
     walking_stddev_mps: float = 0.3
+    # When the load cells saw the units leave or land (the lift), the taker's hand was in the
+    # slot then: a hand seen there this many seconds from it counts as much as one seen at
+    # it times exp(-1/2). A neighbour's arm the cameras give to the wrong head is seldom
+    # there just then.
+    reach_at_lift_stddev_s: float = 0.2
     # A plate's change split at its lifts (jwo_shelves: two lifts, the plate never resting
     # between) comes as parts, each starting where the one before settled. One hand lifting
-    # again that soon is this many times as likely as another shopper's hand.
-    same_hand_again: float = 0.3
+    # again that soon (out of the shelf and back in half a second) is this many times as
+    # likely as another shopper's hand.
+    same_hand_again: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -181,10 +188,13 @@ def attribute(activity: ShelfActivity, tracks: Iterable[Track],
                    <= activity.settled_s + s.reach_after_s]
         if reaches:
             hands = np.array([r[1:4] for r in reaches])
-            reach_m = float(np.min(np.linalg.norm(hands[:, None, :] - targets[None, :, :],
-                                                  axis=2)))
-            near = math.exp(-0.5 * (reach_m / s.reach_stddev_m) ** 2)
-            score += math.log1p(s.reach_weight * near)
+            reach_m = np.min(np.linalg.norm(hands[:, None, :] - targets[None, :, :], axis=2),
+                             axis=1)
+            nearness = np.exp(-0.5 * (reach_m / s.reach_stddev_m) ** 2)
+            if activity.lifted_s is not None:
+                off_s = np.array([r[0] for r in reaches]) - activity.lifted_s
+                nearness *= np.exp(-0.5 * (off_s / s.reach_at_lift_stddev_s) ** 2)
+            score += math.log1p(s.reach_weight * float(nearness.max()))
         scores[track.track_id] = score
         distances[track.track_id] = floor_m
     nobody_score = -0.5 * (s.nobody_distance_m / s.stand_stddev_m) ** 2

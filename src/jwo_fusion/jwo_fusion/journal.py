@@ -102,7 +102,8 @@ def _activity(document: dict | None) -> ShelfActivity | None:
     return ShelfActivity(document['event_id'], document['shelf_id'], tuple(document['slot_ids']),
                          EventKind(document['kind']), float(document['started_s']),
                          float(document['settled_s']), float(document['delta_grams']),
-                         tuple(ItemCandidate(**c) for c in document['candidates']))
+                         tuple(ItemCandidate(**c) for c in document['candidates']),
+                         document.get('lifted_s'))
 
 
 def _request(document: dict) -> ReviewRequestData:

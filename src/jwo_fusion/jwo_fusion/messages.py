@@ -44,11 +44,13 @@ def entry_scan(msg: GateEvent) -> EntryScan:
 
 def shelf_activity(msg: ShelfEvent) -> ShelfActivity:
     """ValueError on a kind the message does not define."""
+    lifted = msg.lifted.sec or msg.lifted.nanosec
     return ShelfActivity(msg.event_id, msg.shelf_id, tuple(msg.slot_ids), EventKind(msg.kind),
                          to_seconds(msg.started), to_seconds(msg.header.stamp),
                          msg.delta_grams, tuple(ItemCandidate(c.sku, int(c.quantity),
                                                               c.probability)
-                                                for c in msg.candidates))
+                                                for c in msg.candidates),
+                         to_seconds(msg.lifted) if lifted else None)
 
 
 def _items(candidates) -> tuple[ItemCandidate, ...]:

@@ -776,6 +776,20 @@ def test_a_weight_change_longer_than_one_reach_with_another_shopper_in_reach_is_
         assert alice.probability >= 0.9 and bob.probability >= 0.05
 
 
+@pytest.mark.parametrize('lifted_s, taker', [(10.9, 'alice'), (None, 'bob')])
+def test_the_hand_in_the_slot_when_the_units_left_is_the_takers(config, lifted_s, taker):
+    # Seattle's peanut butter: the taker's hand is in the slot, 0.22 m from its front, the
+    # whole reach; a camera gives the neighbour a hand nearer the slot for a moment, 0.4 s
+    # before the jar left. Only when the load cells saw that moment can it tell them apart.
+    store = two_at_the_shelf(config, hands=lambda t, name:
+                             (2.25, 5.0, 1.12) if name == 'alice' and 10.6 <= t <= 11.2 else
+                             (2.3, 5.0, 0.95) if name == 'bob' and 10.45 <= t <= 10.55 else None)
+    store.fusion.on_shelf_activity(ShelfActivity(
+        'e1', 'shelf_a', ('a_11',), EventKind.PICK, 10.5, 11.3, -1040.0,
+        (ItemCandidate('GB-MILK-1L', 1, 0.98),), lifted_s))
+    assert store.cart(taker) == {'GB-MILK-1L': 1}
+
+
 @pytest.mark.parametrize('parts_of_one_change, second_taker', [(True, 'bob'), (False, 'alice')])
 def test_the_second_lift_of_a_plate_that_never_rested_goes_to_the_other_hand_at_it(
         config, parts_of_one_change, second_taker):

@@ -24,7 +24,7 @@ from jwo_common.tf import TF_QOS
 from jwo_fusion.attribution import EventKind
 from jwo_fusion.fusion import AlertKind
 from jwo_fusion.fusion_node import FusionNode
-from jwo_fusion.messages import to_time
+from jwo_fusion.messages import shelf_activity, to_time
 from jwo_fusion.review import ReviewReason
 from jwo_fusion.review_cli import main as review_main
 from jwo_fusion.store_markers_node import StoreMarkersNode
@@ -274,6 +274,15 @@ def test_the_cores_constants_are_the_messages(core_enum, msg_type):
     # The core converts by value: a constant added to one side only would mislabel.
     for member in core_enum:
         assert getattr(msg_type, member.name) == member.value, member
+
+
+@pytest.mark.parametrize('lifted_s', [12.35, None])
+def test_a_shelf_events_lift_crosses_the_message_and_zero_is_not_seen(lifted_s):
+    event = ShelfEvent(event_id='shelf-e1', shelf_id='shelf_a', slot_ids=['a_11'],
+                       kind=ShelfEvent.PICK, started=to_time(12.0),
+                       lifted=to_time(lifted_s) if lifted_s else to_time(0.0))
+    event.header.stamp = to_time(12.6)
+    assert shelf_activity(event).lifted_s == (pytest.approx(lifted_s) if lifted_s else None)
 
 
 def test_the_signature_covers_each_share_of_a_split_decision():

@@ -43,7 +43,8 @@ def readings_grams(msg: LoadCellReadings) -> np.ndarray:
 def shelf_event(event: ShelfEventData, frame_id: str) -> ShelfEvent:
     msg = ShelfEvent(event_id=event.event_id, shelf_id=event.shelf_id,
                      slot_ids=list(event.slot_ids), kind=int(event.kind),
-                     started=to_time(event.started_ns), delta_grams=float(event.delta_g))
+                     started=to_time(event.started_ns), lifted=to_time(event.lifted_ns),
+                     delta_grams=float(event.delta_g))
     msg.header.stamp = to_time(event.settled_ns)
     msg.header.frame_id = frame_id
     msg.candidates = [ProductCandidate(sku=c.sku, quantity=c.quantity, probability=c.probability)

@@ -37,6 +37,7 @@ class ShelfEventData:
     plate_deltas_g: tuple[float, ...]
     candidates: tuple[Candidate, ...]
     unknown_probability: float
+    lifted_ns: int = 0        # when its units left or landed (one lift seen); 0: not seen
 
 
 class ShelfMonitor:
@@ -114,4 +115,6 @@ class ShelfMonitor:
             delta_g=identification.delta_g,
             plate_deltas_g=tuple(c.delta_g for c in changes),
             candidates=identification.candidates,
-            unknown_probability=identification.unknown_probability)
+            unknown_probability=identification.unknown_probability,
+            # The plate that moved most (an item across plates lifts off all of them).
+            lifted_ns=max(changes, key=lambda c: abs(c.delta_g)).lifted_ns)

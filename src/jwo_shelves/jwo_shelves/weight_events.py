@@ -112,6 +112,7 @@ class PlateChange:
     before_g: float
     after_g: float
     delta_stddev_g: float     # uncertainty of after - before from the plate's noise
+    lifted_ns: int = 0        # when its units left or landed (one lift seen); 0: not seen
 
     @property
     def delta_g(self) -> float:
@@ -469,15 +470,18 @@ class ShelfWeightDetector:
                 before_g=float(baseline), after_g=after,
                 delta_stddev_g=math.sqrt(self._noise_var[slot]
                                          * (1.0 / quiet.readings + 2.0 / quiet.readings)))
+            lifts = self._merged_lifts(change)
+            if len(lifts) == 1 and lifts[0][2] * change.delta_g > 0:
+                change = replace(change, lifted_ns=lifts[0][0])
             self._pending.append(_Pending(change, waiting_since_ns=stamp_ns,
-                                          parts=self._parts(change, min_delta)))
+                                          parts=self._parts(change, lifts, min_delta)))
         self._lifts[slot] = []
         self._phase[slot] = _RESTING
         self._baseline_g[slot] = after
 
-    def _parts(self, change: PlateChange, min_delta: float) -> tuple[PlateChange, ...]:
-        """The change split at its lifts, or () unless it had two or more lifts, far enough
-        apart, all one way, that add up to the change."""
+    def _merged_lifts(self, change: PlateChange) -> list[list]:
+        """The change's lifts as [first stamp, last stamp, grams]: those closer together
+        than min_lift_gap_s are one."""
         gap_ns = self.settings.min_lift_gap_s * 1e9
         lifts: list[list] = []
         for stamp_ns, grams in self._lifts[change.slot]:
@@ -487,6 +491,12 @@ class ShelfWeightDetector:
                 lifts[-1][1:] = [stamp_ns, lifts[-1][2] + grams]
             else:
                 lifts.append([stamp_ns, stamp_ns, grams])
+        return lifts
+
+    def _parts(self, change: PlateChange, lifts: list[list], min_delta: float
+               ) -> tuple[PlateChange, ...]:
+        """The change split at its lifts, or () unless it had two or more lifts, far enough
+        apart, all one way, that add up to the change."""
         if len(lifts) < 2 or any(grams * change.delta_g <= 0 or abs(grams) < min_delta
                                  for *_, grams in lifts):
             return ()
@@ -501,10 +511,10 @@ class ShelfWeightDetector:
         bounds = [change.started_ns] + [(a[1] + b[0]) // 2 for a, b in zip(lifts, lifts[1:])] \
             + [change.settled_ns]
         parts, before = [], change.before_g
-        for (*_, grams), start_ns, end_ns in zip(lifts, bounds, bounds[1:]):
+        for (lifted_ns, _, grams), start_ns, end_ns in zip(lifts, bounds, bounds[1:]):
             delta = change.delta_g * grams / total
             parts.append(replace(change, started_ns=int(start_ns), settled_ns=int(end_ns),
-                                 before_g=before, after_g=before + delta))
+                                 before_g=before, after_g=before + delta, lifted_ns=lifted_ns))
             before += delta
         return tuple(parts)
 

@@ -51,6 +51,8 @@ def test_pick_with_hand_transient_gives_one_settled_change():
     assert 2.0 <= event.started_ns / 1e9 <= 2.2
     assert 2.55 <= event.settled_ns / 1e9 <= 2.75
     assert released_ns - event.settled_ns <= 0.7e9
+    # The units left at 2.5 s: the first sample at the new level.
+    assert event.changes[0].lifted_ns == round(at(2.5) * 1e9 / RATE_HZ)
 
 
 def test_hand_pressing_without_taking_is_not_an_event():
@@ -156,16 +158,21 @@ def test_two_hands_lifting_in_turn_from_a_plate_that_never_rests_are_two_changes
     # Each part spans its own hand's lift: they meet halfway between the lifts.
     assert first.started_ns / 1e9 <= 2.1 and first.settled_ns == second.started_ns
     assert 2.55 <= second.started_ns / 1e9 <= 2.7 <= 3.3 <= second.settled_ns / 1e9
+    assert [event.changes[0].lifted_ns for event in (first, second)] == \
+        [round(at(s) * 1e9 / RATE_HZ) for s in (2.35, 2.9)]
 
 
-@pytest.mark.parametrize('first_g, second_g, second_at_s', [
-    (-216.0, -324.0, 2.55),      # lifts too close together to be two hands
-    (216.0, -324.0, 2.9),        # a put and a pick: the change is their sum, one event
+@pytest.mark.parametrize('first_g, second_g, second_at_s, lifted_s', [
+    (-216.0, -324.0, 2.55, 2.35),    # lifts too close together to be two hands: one, from 2.35 s
+    (216.0, -324.0, 2.9, None),      # a put and a pick: their sum, no one moment of a lift
 ])
-def test_lifts_that_cannot_be_told_apart_stay_one_change(first_g, second_g, second_at_s):
+def test_lifts_that_cannot_be_told_apart_stay_one_change(first_g, second_g, second_at_s,
+                                                         lifted_s):
     _, events = run(two_hands_in_turn(first_g, second_g, second_at_s))
     [(event, _)] = events
     assert event.delta_g == pytest.approx(first_g + second_g, abs=1.5)
+    assert event.changes[0].lifted_ns == (round(at(lifted_s) * 1e9 / RATE_HZ) if lifted_s
+                                          else 0)
 
 
 def test_a_hand_starting_to_press_between_two_samples_is_not_a_lift():

@@ -371,9 +371,14 @@ class ShelfWeightDetector:
         with np.errstate(invalid='ignore'):
             rows, slots = np.nonzero((beyond_before * beyond_after > 0)
                                      & (np.abs(excess) > limit))
+        # A glitching cell at rest makes lifts no activity uses: keep those an activity that
+        # may still settle (at most max_active_s long) could.
+        horizon_ns = (self.settings.max_active_s + self.settings.window_s) * 1e9
         for row, slot in zip(rows, slots):
             # Stamped at the first sample of the new level.
             stamp_ns = int(joined_stamps[_LIFT_SPAN + row + 1])
+            self._lifts[slot] = [lift for lift in self._lifts[slot]
+                                 if lift[0] >= stamp_ns - horizon_ns]
             self._lifts[slot].append((stamp_ns, float(excess[row, slot])))
 
     def _forget_silent(self, valid: np.ndarray, stamps: np.ndarray) -> None:

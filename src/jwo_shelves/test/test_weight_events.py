@@ -208,6 +208,19 @@ def test_a_change_seen_first_after_a_dropout_started_no_later_than_its_lift():
     assert event.delta_g == pytest.approx(-1042, abs=1.5)
 
 
+def test_a_glitching_cell_at_rest_keeps_no_lifts_an_activity_could_not_use():
+    # Single-sample spikes too small to start an activity are lifts all the same (+g, -g);
+    # a cell doing that all day must not fill the memory.
+    signal = resting(120, [2000, 1500, 1000, 500])
+    signal[at(1.0)::at(3.0), 0] += 15.0
+    detector, events = run(signal, batch_samples=60)
+    assert events == []
+    lifts = detector._lifts[0]
+    assert len(lifts) > 10
+    assert lifts[-1][0] - lifts[0][0] <= (DetectorSettings().max_active_s
+                                          + DetectorSettings().window_s) * 1e9
+
+
 def test_a_lost_batch_does_not_join_samples_across_the_gap():
     signal = resting(4, [2000, 1500, 1000, 500])
     detector = ShelfWeightDetector(4, ROW)
